@@ -1,0 +1,349 @@
+/*
+ * herenow: one header for the whole program, prototypes listed by file
+ * (OpenBSD daemon style).  Modules keep their struct layouts private unless
+ * a test must see them.
+ */
+#ifndef HN_H
+#define HN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* One error convention: 0 (or a count) on success, a negative HN_E* code. */
+#define HN_OK		0
+#define HN_EINVAL	(-1)	/* malformed input */
+#define HN_ETOOBIG	(-2)	/* input or output over a bound */
+#define HN_ENOMEM	(-3)
+#define HN_EAGAIN	(-4)	/* need more input, or the write would block */
+#define HN_EIO		(-5)	/* system call failed, errno is set */
+#define HN_EDB		(-6)	/* database error */
+#define HN_EPROTO	(-7)	/* peer broke the protocol */
+
+/* Limits: every input is bounded, the bounds live here. */
+#define HN_PAGE_MAX		256	/* bytes of a page key after normalisation */
+#define HN_PAGE_RAW_MAX		1024	/* bytes of a page key before it */
+#define HN_VISITOR_MAX		64
+#define HN_SID_LEN		16	/* hex characters of a session id */
+#define HN_OWNER_LEN		16	/* hex characters of an owner id */
+#define HN_QUERY_MAX		4096	/* QUERY_STRING bytes */
+#define HN_WATCH_MAX		50	/* pages one stream may watch */
+#define HN_CONFIG_FILE_MAX	65536	/* bytes of herenow.conf */
+#define HN_STREAM_QUEUE_MAX	65536	/* bytes queued for one held stream */
+
+/* ---- log.c ------------------------------------------------------------ */
+void	 hn_log_init(const char *progname, int debug);
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- util.c ----------------------------------------------------------- */
+int64_t	 hn_now_ms(void);		/* CLOCK_REALTIME, shared between processes */
+int64_t	 hn_mono_ms(void);		/* CLOCK_MONOTONIC, for timers */
+/* Fills out with n random lowercase hex characters and a NUL (out: n+1). */
+int	 hn_random_hex(char *out, size_t n);
+
+/* ---- page.c: page keys, visitor ids, query strings (pure) -------------- */
+/*
+ * Normalises a page key per DESIGN §2: query and fragment cut, must start
+ * with '/', percent-decoded once, valid UTF-8 without control characters,
+ * "//" collapsed, "." and ".." resolved (never above "/"), trailing "/"
+ * dropped except for "/" itself, at most HN_PAGE_MAX bytes after.
+ * in/len: the raw key (already decoded from its transport, e.g. a query).
+ * out: at least HN_PAGE_MAX + 1 bytes; gets the NUL-terminated key.
+ * Returns the key's length, HN_EINVAL (*why: static text) or HN_ETOOBIG.
+ */
+int	 hn_page_normalize(const char *in, size_t len, char *out,
+	    const char **why);
+/* 1 when s (len bytes) is a visitor id: 1-64 of [A-Za-z0-9_-], else 0. */
+int	 hn_visitor_valid(const char *s, size_t len);
+/*
+ * Finds key in a query string "a=b&c=d" (qlen bytes) and decodes its value
+ * (%XX and '+') into out (outsz bytes, NUL-terminated; *outlen its length).
+ * Returns 1 found, 0 absent, HN_EINVAL bad escape, HN_ETOOBIG value too long.
+ * The first occurrence wins.
+ */
+int	 hn_query_get(const char *query, size_t qlen, const char *key,
+	    char *out, size_t outsz, size_t *outlen);
+/*
+ * Parses a watch list: comma-separated raw page keys (commas inside paths
+ * percent-encoded), each normalised with hn_page_normalize; duplicates
+ * dropped; empty items skipped.  pages: HN_WATCH_MAX rows.
+ * Returns the number of pages, HN_EINVAL (*why) or HN_ETOOBIG (over 50).
+ */
+int	 hn_watch_parse(const char *in, size_t len,
+	    char pages[][HN_PAGE_MAX + 1], const char **why);
+
+/* ---- config.c ---------------------------------------------------------- */
+struct hn_config {
+	char		 db[1024];
+	char		 prefix[128];
+	int64_t		 heartbeat_ms;
+	int64_t		 stale_after_ms;
+	int64_t		 leave_grace_ms;
+	int64_t		 broadcast_interval_ms;
+	int64_t		 site_interval_ms;
+	int64_t		 poll_interval_ms;
+	int64_t		 sse_heartbeat_ms;
+	int64_t		 ws_ping_ms;
+	char		 origins[2048];
+	bool		 fastcgi_upgrade;
+	char		 tunnel_listen[256];
+	char		 admin_token[256];
+	unsigned	 max_streams_per_addr;
+	unsigned	 max_sessions_per_visitor;
+	unsigned	 max_pages;
+	unsigned	 max_streams;
+};
+void	 hn_config_defaults(struct hn_config *);
+/* "250ms", "3s", "2m", "1h" -> milliseconds.  0 or HN_EINVAL. */
+int	 hn_duration_parse(const char *s, int64_t *ms);
+/*
+ * Sets one key from its text value.  0, or HN_EINVAL with a message naming
+ * the key and what is wrong in err.
+ */
+int	 hn_config_set(struct hn_config *, const char *key, const char *value,
+	    char *err, size_t errsz);
+/* Parses herenow.conf text ("key = value", '#' comments).  0 or HN_EINVAL
+ * with "line N: ..." in err. */
+int	 hn_config_parse(struct hn_config *, const char *text, size_t len,
+	    char *err, size_t errsz);
+/* Reads and parses a file (at most HN_CONFIG_FILE_MAX bytes).  0, HN_EIO
+ * (errno set), HN_ETOOBIG or HN_EINVAL, with the path in err. */
+int	 hn_config_load(struct hn_config *, const char *path, char *err,
+	    size_t errsz);
+/* Applies HERENOW_<KEY> variables of envp (HERENOW_CONFIG is skipped). */
+int	 hn_config_env(struct hn_config *, char *const *envp, char *err,
+	    size_t errsz);
+/* Cross-key checks (stale_after > heartbeat).  0 or HN_EINVAL with a
+ * message in err.  Parse and env leave them to main, run after both. */
+int	 hn_config_check(const struct hn_config *, char *err, size_t errsz);
+
+/* ---- sse.c: Server-Sent Events encoding (pure) ------------------------- */
+/* Each returns the bytes written to out, or HN_ETOOBIG / HN_EINVAL. */
+ssize_t	 hn_sse_event(char *out, size_t outsz, const char *event,
+	    const char *data, size_t datalen);
+ssize_t	 hn_sse_retry(char *out, size_t outsz, unsigned ms);
+ssize_t	 hn_sse_comment(char *out, size_t outsz, const char *text);
+
+/* ---- fcgi_stream.c: FastCGI records for held streams (pure codec) ------ */
+#define HN_FCGI_HEADER_LEN	8
+#define HN_FCGI_BEGIN_REQUEST	1
+#define HN_FCGI_ABORT_REQUEST	2
+#define HN_FCGI_END_REQUEST	3
+#define HN_FCGI_PARAMS		4
+#define HN_FCGI_STDIN		5
+#define HN_FCGI_STDOUT		6
+#define HN_FCGI_STDERR		7
+#define HN_FCGI_DATA		8
+#define HN_FCGI_GET_VALUES	9
+#define HN_FCGI_GET_VALUES_RESULT 10
+#define HN_FCGI_UNKNOWN_TYPE	11
+#define HN_FCGI_MAX_CONTENT	65535
+
+/* Bytes hn_fcgi_encode needs for len bytes of content (several records
+ * when len > 65535; content padded to a multiple of 8). */
+size_t	 hn_fcgi_encoded_len(size_t len);
+/*
+ * Writes data as records of type with requestId reqid into out.  len == 0
+ * writes one empty record (the end of a stream).  Returns the bytes written
+ * or HN_ETOOBIG when outsz is short.
+ */
+ssize_t	 hn_fcgi_encode(unsigned char *out, size_t outsz, int type,
+	    uint16_t reqid, const void *data, size_t len);
+/* An empty FCGI_STDOUT record followed by FCGI_END_REQUEST. */
+ssize_t	 hn_fcgi_encode_end(unsigned char *out, size_t outsz, uint16_t reqid,
+	    uint32_t app_status);
+
+/* A record as the parser hands it out: content borrowed from the input,
+ * valid until the next call. */
+struct hn_fcgi_record {
+	int			 type;
+	uint16_t		 reqid;
+	const unsigned char	*content;	/* may be a part of the record */
+	size_t			 len;		/* bytes of content in this piece */
+	bool			 last;		/* the record's content is complete */
+};
+/* Resumable parser; zero it (or hn_fcgi_parser_init) to start. */
+struct hn_fcgi_parser {
+	unsigned char	 hdr[HN_FCGI_HEADER_LEN];
+	size_t		 hdr_have;
+	int		 type;
+	uint16_t	 reqid;
+	size_t		 content_left;
+	size_t		 padding_left;
+	bool		 in_body;
+};
+void	 hn_fcgi_parser_init(struct hn_fcgi_parser *);
+/*
+ * Consumes bytes of in (len) into the parser.  Returns the number of bytes
+ * consumed (>= 0) and, when a piece of content or an empty record is ready,
+ * sets *ready and fills rec.  Call again with the rest.  HN_EPROTO on a
+ * record with a version other than 1.
+ */
+ssize_t	 hn_fcgi_parse(struct hn_fcgi_parser *, const unsigned char *in,
+	    size_t len, struct hn_fcgi_record *rec, bool *ready);
+
+/* ---- json.c: our messages in and out, on top of jansson (pure) --------- */
+/* {"type":"count","page":...,"readers":...,"tabs":...,"site":...}\n
+ * Returns bytes written (with the newline unless nl is false), or
+ * HN_ETOOBIG. */
+ssize_t	 hn_json_count(char *out, size_t outsz, const char *page,
+	    long readers, long tabs, long site, bool nl);
+/* {"type":"error","code":...,"message":...} (no newline). */
+ssize_t	 hn_json_error(char *out, size_t outsz, const char *code,
+	    const char *message);
+
+
+/* ---- store.c: the SQLite session table (only file with sqlite3.h) ------ */
+struct hn_store;
+
+/* What a batch does to one session. */
+enum hn_op_kind {
+	HN_OP_JOIN = 1,		/* new live session; takes over a leaving one
+				   of the same visitor on the same page */
+	HN_OP_LEAVE,		/* session ended: counted for leave_grace */
+	HN_OP_DROP,		/* session removed at once (shutdown) */
+};
+struct hn_op {
+	int	 kind;
+	char	 sid[HN_SID_LEN + 1];
+	char	 page[HN_PAGE_MAX + 1];		/* JOIN only */
+	char	 visitor[HN_VISITOR_MAX + 2];	/* JOIN only; "~sid" if none */
+};
+
+#define HN_STORE_WRITER	0x1	/* registers an owner; may write */
+
+/*
+ * Opens (creating and migrating) the database at path.  With
+ * HN_STORE_WRITER the process registers as an owner (random id, pid, host,
+ * start time).  stale_after_ms/leave_grace_ms are used by the reaper.
+ * Returns NULL with a message in err.
+ */
+struct hn_store	*hn_store_open(const char *path, int flags,
+		    int64_t stale_after_ms, int64_t leave_grace_ms,
+		    int64_t now, char *err, size_t errsz);
+/* Closes; a writer first deletes its sessions and its owner row.  NULL ok. */
+void		 hn_store_close(struct hn_store *);
+const char	*hn_store_owner(const struct hn_store *);
+/*
+ * One write transaction: the ops in order, then the leaving sessions whose
+ * grace ran out are deleted, and with beat the owner row is beaten and
+ * silent owners' sessions are reaped.  The counts of every page touched are
+ * recomputed and stamped with a new sequence number.  Returns the number of
+ * pages touched, or HN_EDB (nothing changed, the batch may be retried).
+ */
+int		 hn_store_apply(struct hn_store *, const struct hn_op *ops,
+		    size_t n, bool beat, int64_t now);
+/* Milliseconds since the epoch when a session of ours in grace expires,
+ * or INT64_MAX when none. */
+int64_t		 hn_store_next_expiry(struct hn_store *);
+/* 1 when another connection committed since the last call, 0 if not,
+ * HN_EDB. */
+int		 hn_store_changed(struct hn_store *);
+/*
+ * Calls cb for every page whose counts changed since *seq (0: all pages),
+ * then sets *seq to the newest sequence and *site to the site's readers.
+ * Returns the number of pages reported or HN_EDB.
+ */
+typedef void	 hn_count_cb(void *arg, const char *page, long readers,
+		    long tabs);
+int		 hn_store_changes(struct hn_store *, uint64_t *seq,
+		    long *site, hn_count_cb *cb, void *arg);
+/* Current counts of one page (0 when unknown) and of the site. */
+int		 hn_store_count(struct hn_store *, const char *page,
+		    long *readers, long *tabs, long *site);
+/* Runs a trivial write-free check of the database: 0 or HN_EDB. */
+int		 hn_store_check(struct hn_store *);
+
+/* ---- hub.c: pages, their subscribers, coalesced broadcast (pure) ------- */
+struct hn_hub;
+struct hn_hub_client;
+
+/* One update of one page, encoded once: deliver() may hang transport
+ * encodings on cache[] (built for the first reader that needs them, reused
+ * for the rest); release() drops them when the broadcast is done. */
+struct hn_bcast {
+	const char	*page;
+	const char	*json;		/* one count line with its newline */
+	size_t		 len;
+	void		*cache[4];
+};
+struct hn_hub_io {
+	void	(*deliver)(void *arg, void *ctx, struct hn_bcast *);
+	void	(*release)(void *arg, struct hn_bcast *);
+	void	*arg;
+};
+
+/* Intervals in milliseconds; times passed in are monotonic milliseconds. */
+struct hn_hub	*hn_hub_new(int64_t broadcast_interval_ms,
+		    int64_t site_interval_ms, const struct hn_hub_io *io);
+void		 hn_hub_free(struct hn_hub *);
+/* A subscriber; ctx is the caller's (borrowed, handed back to deliver). */
+struct hn_hub_client *hn_hub_client_new(struct hn_hub *, void *ctx);
+/* Ends every subscription of c and frees it.  NULL ok. */
+void		 hn_hub_client_free(struct hn_hub *, struct hn_hub_client *);
+/* Subscribes c to page (joined or watched).  HN_ENOMEM, or HN_ETOOBIG
+ * when the hub already holds max_pages pages. */
+int		 hn_hub_subscribe(struct hn_hub *, struct hn_hub_client *,
+		    const char *page, size_t max_pages);
+/* Drops c's subscription to page. */
+void		 hn_hub_unsubscribe(struct hn_hub *, struct hn_hub_client *,
+		    const char *page);
+/* c has been counted: from now on it gets updates, and at once the
+ * current counts of each page it subscribes to. */
+void		 hn_hub_ready(struct hn_hub *, struct hn_hub_client *,
+		    int64_t now);
+/* New counts of a page (ignored when nobody here subscribes to it). */
+void		 hn_hub_update(struct hn_hub *, const char *page, long readers,
+		    long tabs, int64_t now);
+/* New site-wide readers. */
+void		 hn_hub_site(struct hn_hub *, long site, int64_t now);
+/* Sends what is due; returns when to call again (INT64_MAX: no need). */
+int64_t		 hn_hub_tick(struct hn_hub *, int64_t now);
+/* Number of pages with subscribers, and of subscriptions. */
+size_t		 hn_hub_pages(const struct hn_hub *);
+
+/* ---- loop.c: the event loop (fds and timers); loop_epoll.c its poller -- */
+struct hn_loop;
+#define HN_EV_READ	0x1
+#define HN_EV_WRITE	0x2
+#define HN_EV_ERROR	0x4	/* error or hang-up: read to find out */
+typedef void	 hn_fd_cb(struct hn_loop *, int fd, int events, void *arg);
+/* Returns the next time (monotonic ms) to run, or INT64_MAX for never. */
+typedef int64_t	 hn_timer_cb(struct hn_loop *, int64_t now, void *arg);
+#define HN_LOOP_TIMERS	8
+
+/* setsize: the largest fd + 1 the loop will watch. */
+struct hn_loop	*hn_loop_new(int setsize);
+void		 hn_loop_free(struct hn_loop *);
+/* Watches fd for mask (HN_EV_READ|HN_EV_WRITE); again to change the mask.
+ * 0, HN_ETOOBIG (fd over setsize) or HN_EIO. */
+int		 hn_loop_watch(struct hn_loop *, int fd, int mask, hn_fd_cb *,
+		    void *arg);
+void		 hn_loop_unwatch(struct hn_loop *, int fd);
+/* A timer slot: returns its id, or HN_ETOOBIG.  The callback's return
+ * value re-arms it. */
+int		 hn_loop_timer(struct hn_loop *, int64_t due, hn_timer_cb *,
+		    void *arg);
+/* Moves timer id to due (earlier or later). */
+void		 hn_loop_timer_set(struct hn_loop *, int id, int64_t due);
+/* One round: waits at most until the next timer, with sigmask in force
+ * while waiting (so signals interrupt only the wait), runs what is ready.
+ * Returns HN_OK, or HN_EIO when interrupted by a signal. */
+int		 hn_loop_once(struct hn_loop *, const void *sigmask);
+
+/* loop_epoll.c: the poller behind the loop (only file with epoll.h). */
+int		 hn_poll_create(void);
+int		 hn_poll_set(int pfd, int fd, int mask, bool added);
+void		 hn_poll_del(int pfd, int fd);
+/* Waits; fills fds/events (n at most).  Returns the count, 0 on timeout,
+ * HN_EIO on a signal (errno EINTR) or error. */
+int		 hn_poll_wait(int pfd, int *fds, int *events, int n,
+		    int timeout_ms, const void *sigmask);
+
+#endif /* HN_H */

@@ -1,0 +1,159 @@
+/*
+ * herenow: mode detection (FastCGI on fd 0, FastCGI on --listen, or a
+ * maintenance command), arguments and configuration.  Thin on purpose.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "app.h"
+
+#define ACCEPTOR_THREADS	4
+
+extern char	**environ;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: herenow [--config FILE] [--listen unix:PATH|HOST:PORT] "
+	    "[-d]\n"
+	    "       herenow --check-config [--config FILE]\n"
+	    "       herenow --version\n"
+	    "Started by lighttpd (fastcgi.server with bin-path), herenow "
+	    "serves the\nlistening socket on fd 0.\n");
+	exit(2);
+}
+
+/* 1 when fd 0 is a listening socket: lighttpd's bin-path start. */
+static int
+stdin_is_listener(void)
+{
+	int		 v = 0;
+	socklen_t	 len = sizeof(v);
+
+	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0)
+		return 0;
+	return v != 0;
+}
+
+/* The configuration file: --config, HERENOW_CONFIG, or herenow.conf next
+ * to the binary when there is one; none means built-in defaults. */
+static const char *
+config_path(const char *arg, char *buf, size_t bufsz)
+{
+	const char	*env;
+	char		*slash;
+	ssize_t		 n;
+
+	if (arg != NULL)
+		return arg;
+	if ((env = getenv("HERENOW_CONFIG")) != NULL && *env != '\0')
+		return env;
+	n = readlink("/proc/self/exe", buf, bufsz - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	if ((slash = strrchr(buf, '/')) == NULL ||
+	    (size_t)(slash - buf) + sizeof("/herenow.conf") > bufsz)
+		return NULL;
+	strcpy(slash, "/herenow.conf");
+	return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct hn_config	 cfg;
+	struct hn_app		*app;
+	const char		*conf_arg = NULL, *listen_arg = NULL, *path;
+	char			 pathbuf[PATH_MAX], err[512];
+	bool			 check = false;
+	int			 i, debug = 0, lfd;
+	sigset_t		 block;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("herenow %s\n", PACKAGE_VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "--check-config") == 0) {
+			check = true;
+		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			conf_arg = argv[++i];
+		} else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+			listen_arg = argv[++i];
+		} else if (strcmp(argv[i], "-d") == 0) {
+			debug = 1;
+		} else {
+			usage();
+		}
+	}
+	hn_log_init("herenow", debug);
+
+	hn_config_defaults(&cfg);
+	path = config_path(conf_arg, pathbuf, sizeof(pathbuf));
+	if (path != NULL && hn_config_load(&cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "herenow: %s: %s\n", path, err);
+		return 2;
+	}
+	if (hn_config_env(&cfg, environ, err, sizeof(err)) < 0 ||
+	    hn_config_check(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "herenow: %s\n", err);
+		return 2;
+	}
+	if (check) {
+		printf("herenow: configuration %s is valid\n",
+		    path != NULL ? path : "(built-in defaults)");
+		return 0;
+	}
+
+	if (listen_arg != NULL) {
+		if ((lfd = hn_fcgi_listen(listen_arg)) < 0) {
+			fprintf(stderr, "herenow: cannot listen on %s\n",
+			    listen_arg);
+			return 1;
+		}
+	} else if (stdin_is_listener()) {
+		lfd = 0;
+	} else {
+		fprintf(stderr, "herenow: not started as FastCGI (fd 0 is "
+		    "not a listening socket) and CGI mode is not built yet; "
+		    "use --listen or lighttpd's bin-path\n");
+		return 1;
+	}
+
+	/* Before any thread starts: SIGPIPE ignored everywhere, the stop
+	 * signals blocked everywhere (the loop lets them in while it waits;
+	 * libfcgi installs no handler over ours). */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+
+	if ((app = hn_app_new(&cfg, err, sizeof(err))) == NULL) {
+		log_warnx("cannot start: %s", err);
+		return 1;
+	}
+	if (hn_fcgi_start(app, lfd, ACCEPTOR_THREADS, err, sizeof(err)) < 0) {
+		log_warnx("cannot start: %s", err);
+		hn_app_free(app);
+		return 1;
+	}
+	log_info("serving (pid %d, db %s)", (int)getpid(), cfg.db);
+	hn_app_run(app);
+	hn_fcgi_stop(lfd);
+	hn_app_free(app);
+	log_info("stopped");
+	return 0;
+}
