@@ -336,7 +336,9 @@ stream_on_io(struct hn_loop *l, int fd, int events, void *arg)
 	for (;;) {
 		n = read(fd, buf, sizeof(buf));
 		if (n == 0) {
-			stream_close(app, st, false);
+			/* lighttpd passed the reader's FIN on: end the
+			 * response properly so it logs no backend error. */
+			stream_close(app, st, true);
 			return;
 		}
 		if (n < 0) {

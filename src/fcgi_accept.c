@@ -248,6 +248,10 @@ acceptor_main(void *arg)
 			/* The loop owns the socket now. */
 			FCGX_Free(&req, 0);
 			req.ipcFd = -1;
+		} else {
+			/* Flush and close now: FCGX_Accept_r would do it only
+			 * after this thread next wins the accept mutex. */
+			FCGX_Finish_r(&req);
 		}
 	}
 	return NULL;

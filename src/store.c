@@ -70,13 +70,15 @@ enum {
 	ST_NEXT_EXPIRY,
 	ST_OWN_SESSIONS,
 	ST_DEL_OWNER,
+	ST_OWNED,
 	ST_COUNT_
 };
 
 static const char *const store_sql[ST_COUNT_] = {
 	[ST_TAKEOVER] =
 	    "DELETE FROM sessions WHERE rowid = (SELECT rowid FROM sessions"
-	    " WHERE page = ?1 AND visitor = ?2 AND ended IS NOT NULL LIMIT 1)",
+	    " WHERE page = ?1 AND visitor = ?2 AND ended IS NOT NULL LIMIT 1)"
+	    " RETURNING page",
 	[ST_INSERT] =
 	    "INSERT INTO sessions(sid, owner, page, visitor, created)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -93,8 +95,8 @@ static const char *const store_sql[ST_COUNT_] = {
 	    " VALUES (?1, ?2, ?3, ?4, ?4)",
 	[ST_STALE_SESSIONS] =
 	    "DELETE FROM sessions WHERE owner IN"
-	    " (SELECT id FROM owners WHERE beat < ?1) RETURNING page",
-	[ST_STALE_OWNERS] = "DELETE FROM owners WHERE beat < ?1",
+	    " (SELECT id FROM owners WHERE beat <= ?1) RETURNING page",
+	[ST_STALE_OWNERS] = "DELETE FROM owners WHERE beat <= ?1",
 	[ST_TOUCH] = "INSERT OR IGNORE INTO temp.touched(page) VALUES (?1)",
 	[ST_RECOUNT] =
 	    "INSERT INTO pages(page, readers, tabs, seq, peak, peak_at)"
@@ -125,6 +127,7 @@ static const char *const store_sql[ST_COUNT_] = {
 	[ST_OWN_SESSIONS] =
 	    "DELETE FROM sessions WHERE owner = ?1 RETURNING page",
 	[ST_DEL_OWNER] = "DELETE FROM owners WHERE id = ?1",
+	[ST_OWNED] = "SELECT 1 FROM owners WHERE id = ?1",
 };
 
 struct hn_store {
@@ -237,6 +240,28 @@ store_migrate(struct hn_store *s, char *err, size_t errsz)
 	return HN_OK;
 }
 
+/*
+ * Turning a new file to WAL takes an exclusive lock without waiting on the
+ * busy handler, so processes starting together on a fresh database
+ * (lighttpd's max-procs) retry for as long as busy_timeout would wait.
+ */
+static int
+store_wal(struct hn_store *s)
+{
+	int64_t	 until = hn_mono_ms() + STORE_BUSY_MS;
+	int	 rc;
+
+	while ((rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL,
+	    NULL, NULL)) != SQLITE_OK) {
+		if ((rc & 0xff) != SQLITE_BUSY || hn_mono_ms() >= until) {
+			log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
+			return HN_EDB;
+		}
+		usleep(10 * 1000);
+	}
+	return HN_OK;
+}
+
 static int
 store_register(struct hn_store *s, int64_t now)
 {
@@ -276,7 +301,7 @@ hn_store_open(const char *path, int flags, int64_t stale_after_ms,
 	}
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
 	sqlite3_extended_result_codes(s->db, 1);
-	if (store_exec(s, "PRAGMA journal_mode = WAL") < 0 ||
+	if (store_wal(s) < 0 ||
 	    store_exec(s, "PRAGMA synchronous = NORMAL") < 0 ||
 	    store_exec(s, "PRAGMA temp_store = MEMORY") < 0) {
 		snprintf(err, errsz, "%s: %s", path, sqlite3_errmsg(s->db));
@@ -355,7 +380,7 @@ store_op(struct hn_store *s, const struct hn_op *op, int64_t now)
 		st = s->st[ST_TAKEOVER];
 		sqlite3_bind_text(st, 1, op->page, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, op->visitor, -1, SQLITE_STATIC);
-		if (store_step(s, ST_TAKEOVER, false) < 0)
+		if (store_step(s, ST_TAKEOVER, true) < 0)
 			return HN_EDB;
 		st = s->st[ST_INSERT];
 		sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
@@ -380,18 +405,37 @@ store_op(struct hn_store *s, const struct hn_op *op, int64_t now)
 	return HN_EINVAL;
 }
 
+/* 1 when our owner row exists, 0 when it was reaped, or HN_EDB. */
+static int
+store_owned(struct hn_store *s)
+{
+	sqlite3_stmt	*st = s->st[ST_OWNED];
+	int		 rc;
+
+	sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : HN_EDB;
+}
+
 int
 hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
     bool beat, int64_t now)
 {
 	sqlite3_stmt	*st;
 	size_t		 i;
-	int		 touched;
+	int		 touched, rc;
 
 	if (!s->writer)
 		return HN_EINVAL;
 	if (store_exec(s, "BEGIN IMMEDIATE") < 0)
 		return HN_EDB;
+	/* A writer reaped while it was stalled registers again before it
+	 * writes: a session without an owner row is never reaped. */
+	if (!beat && n > 0 && ((rc = store_owned(s)) < 0 ||
+	    (rc == 0 && store_register(s, now) < 0)))
+		goto fail;
 	for (i = 0; i < n; i++) {
 		/* A failed op (say, a duplicate session id) is logged and
 		 * skipped; a failing database fails the whole batch. */
