@@ -26,7 +26,7 @@ hexval(unsigned char c)
 
 /*
  * Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above
- * U+10FFFF, no truncated sequences; and no C0 control or DEL, which would
+ * U+10FFFF, no truncated sequences; and no C0 or C1 control or DEL, which would
  * end up in logs and JSON of every reader of the page.
  */
 static int
@@ -69,6 +69,11 @@ utf8_check(const unsigned char *s, size_t len, const char **why)
 		}
 		if (len - i < n || s[i + 1] < lo || s[i + 1] > hi) {
 			*why = "invalid UTF-8 in page";
+			return HN_EINVAL;
+		}
+		/* U+0080-U+009F: the C1 controls (NEL among them). */
+		if (c == 0xc2 && s[i + 1] <= 0x9f) {
+			*why = "control character in page";
 			return HN_EINVAL;
 		}
 		for (k = 2; k < n; k++)

@@ -76,7 +76,7 @@ static const struct {
 	/* UTF-8 at the edges of each range */
 	{ "/caf\xc3\xa9", "/caf\xc3\xa9" },
 	{ "/caf%C3%A9", "/caf\xc3\xa9" },
-	{ "/%C2%80", "/\xc2\x80" },		/* U+0080 */
+	{ "/%C2%A0", "/\xc2\xa0" },		/* U+00A0, after the C1 block */
 	{ "/%DF%BF", "/\xdf\xbf" },		/* U+07FF */
 	{ "/%E0%A0%80", "/\xe0\xa0\x80" },	/* U+0800 */
 	{ "/%E2%82%AC", "/\xe2\x82\xac" },	/* euro sign */
@@ -121,6 +121,10 @@ static const struct {
 	{ "%2Fa", 0, HN_EINVAL },	/* '/' checked before decoding */
 	{ "http://x/a", 0, HN_EINVAL },
 	{ ".", 0, HN_EINVAL },
+	/* C1 controls (U+0080-U+009F), encoded and raw */
+	{ "/%C2%80", 0, HN_EINVAL },
+	{ "/a%C2%85b", 0, HN_EINVAL },
+	{ "/\xc2\x9f", 0, HN_EINVAL },
 	/* bad escapes */
 	{ "/%", 0, HN_EINVAL },
 	{ "/%4", 0, HN_EINVAL },
