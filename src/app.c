@@ -877,6 +877,7 @@ void
 hn_app_free(struct hn_app *app)
 {
 	struct sres	*r, *next;
+	struct sreq	*q, *qnext;
 
 	if (app == NULL)
 		return;
@@ -888,6 +889,14 @@ hn_app_free(struct hn_app *app)
 		pthread_join(app->store_thread, NULL);
 	} else {
 		hn_store_close(app->store);
+	}
+	/* What the store thread left when it quit: its sessions went with
+	 * its owner row already. */
+	for (q = app->sq_head; q != NULL; q = qnext) {
+		qnext = q->next;
+		if (q->ack != NULL && q->ack->closed)
+			stream_free(q->ack);
+		free(q);
 	}
 	for (r = app->res_head; r != NULL; r = next) {
 		next = r->next;

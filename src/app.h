@@ -38,11 +38,13 @@ int		 hn_app_handoff(struct hn_app *, const struct hn_handoff *);
 bool		 hn_app_stopping(void);
 
 /* fcgi_accept.c: libfcgi acceptor threads (the only file with fcgiapp.h) */
-/* Starts n acceptor threads on the listening socket lfd.  0 or HN_EIO. */
-int		 hn_fcgi_start(struct hn_app *, int lfd, int n, char *err,
+struct hn_fcgi;
+/* Starts n acceptor threads on the listening socket lfd.  NULL with a
+ * message in err. */
+struct hn_fcgi	*hn_fcgi_start(struct hn_app *, int lfd, int n, char *err,
 		    size_t errsz);
-/* Wakes the acceptors and stops them accepting. */
-void		 hn_fcgi_stop(int lfd);
+/* Stops accepting (shuts lfd down), joins the threads, frees.  NULL ok. */
+void		 hn_fcgi_stop(struct hn_fcgi *);
 /* Opens a listening socket for "unix:PATH" or "HOST:PORT". -1 on error. */
 int		 hn_fcgi_listen(const char *spec);
 

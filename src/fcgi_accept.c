@@ -29,15 +29,19 @@
 
 #define ACCEPT_BACKLOG	1024
 
-struct acceptors {
-	struct hn_app	*app;
-	int		 lfd;
-	pthread_mutex_t	 mu;	/* one thread in accept() at a time */
+struct acceptor {
+	struct hn_fcgi		*shared;
+	struct hn_store		*reader;	/* this thread's connection */
+	pthread_t		 thread;
+	bool			 started;
 };
 
-struct acceptor {
-	struct acceptors	*shared;
-	struct hn_store		*reader;
+struct hn_fcgi {
+	struct hn_app		*app;
+	int			 lfd;
+	pthread_mutex_t		 mu;	/* one thread in accept() at a time */
+	int			 n;
+	struct acceptor		*threads;
 };
 
 static void
@@ -240,6 +244,8 @@ acceptor_main(void *arg)
 		if (hn_app_stopping())
 			break;
 		if (rc < 0) {
+			/* Not our shutdown(): a real error, so wait a little
+			 * instead of spinning on it. */
 			log_warnx("%s: FCGX_Accept_r: %d", __func__, rc);
 			nanosleep(&pause, NULL);
 			continue;
@@ -257,51 +263,66 @@ acceptor_main(void *arg)
 	return NULL;
 }
 
-int
+struct hn_fcgi *
 hn_fcgi_start(struct hn_app *app, int lfd, int n, char *err, size_t errsz)
 {
 	const struct hn_config	*cfg = hn_app_config(app);
-	struct acceptors	*shared;
+	struct hn_fcgi		*f;
 	struct acceptor		*a;
-	pthread_t		 t;
 	int			 i;
 
 	if (FCGX_Init() != 0) {
 		snprintf(err, errsz, "FCGX_Init failed");
-		return HN_EIO;
+		return NULL;
 	}
-	/* Lives as long as the process: the threads are never joined. */
-	if ((shared = calloc(1, sizeof(*shared))) == NULL) {
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (f->threads = calloc(n, sizeof(*f->threads))) == NULL) {
+		free(f);
 		snprintf(err, errsz, "out of memory");
-		return HN_ENOMEM;
+		return NULL;
 	}
-	shared->app = app;
-	shared->lfd = lfd;
-	pthread_mutex_init(&shared->mu, NULL);
+	f->app = app;
+	f->lfd = lfd;
+	f->n = n;
+	pthread_mutex_init(&f->mu, NULL);
 	for (i = 0; i < n; i++) {
-		if ((a = calloc(1, sizeof(*a))) == NULL) {
-			snprintf(err, errsz, "out of memory");
-			return HN_ENOMEM;
-		}
-		a->shared = shared;
+		a = &f->threads[i];
+		a->shared = f;
 		a->reader = hn_store_open(cfg->db, 0, cfg->stale_after_ms,
 		    cfg->leave_grace_ms, hn_now_ms(), err, errsz);
 		if (a->reader == NULL)
-			return HN_EDB;
-		if (pthread_create(&t, NULL, acceptor_main, a) != 0) {
+			goto fail;
+		if (pthread_create(&a->thread, NULL, acceptor_main, a) != 0) {
 			snprintf(err, errsz, "cannot start an acceptor thread");
-			return HN_EIO;
+			goto fail;
 		}
-		pthread_detach(t);
+		a->started = true;
 	}
-	return HN_OK;
+	return f;
+fail:
+	hn_fcgi_stop(f);
+	return NULL;
 }
 
 void
-hn_fcgi_stop(int lfd)
+hn_fcgi_stop(struct hn_fcgi *f)
 {
-	/* Wakes threads blocked in accept(); they see the stop flag. */
-	shutdown(lfd, SHUT_RDWR);
+	int	 i;
+
+	if (f == NULL)
+		return;
+	/* Wakes the thread blocked in accept(); it and the ones waiting for
+	 * the mutex then fail to accept and see the stop flag.  A thread
+	 * answering a short request finishes it first. */
+	shutdown(f->lfd, SHUT_RDWR);
+	for (i = 0; i < f->n; i++) {
+		if (f->threads[i].started)
+			pthread_join(f->threads[i].thread, NULL);
+		hn_store_close(f->threads[i].reader);
+	}
+	pthread_mutex_destroy(&f->mu);
+	free(f->threads);
+	free(f);
 }
 
 int

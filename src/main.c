@@ -75,6 +75,7 @@ main(int argc, char *argv[])
 {
 	struct hn_config	 cfg;
 	struct hn_app		*app;
+	struct hn_fcgi		*fcgi;
 	const char		*conf_arg = NULL, *listen_arg = NULL, *path;
 	char			 pathbuf[PATH_MAX], err[512];
 	bool			 check = false;
@@ -145,14 +146,15 @@ main(int argc, char *argv[])
 		log_warnx("cannot start: %s", err);
 		return 1;
 	}
-	if (hn_fcgi_start(app, lfd, ACCEPTOR_THREADS, err, sizeof(err)) < 0) {
+	if ((fcgi = hn_fcgi_start(app, lfd, ACCEPTOR_THREADS, err,
+	    sizeof(err))) == NULL) {
 		log_warnx("cannot start: %s", err);
 		hn_app_free(app);
 		return 1;
 	}
 	log_info("serving (pid %d, db %s)", (int)getpid(), cfg.db);
 	hn_app_run(app);
-	hn_fcgi_stop(lfd);
+	hn_fcgi_stop(fcgi);
 	hn_app_free(app);
 	log_info("stopped");
 	return 0;
