@@ -10,7 +10,11 @@
 
 #include "hn.h"
 
-#define HUB_JSON_MAX	512
+/* A count line with the longest key: jansson writes non-ASCII as \uXXXX
+ * (six characters for two bytes, twelve for four) and control characters
+ * as \u00XX, so six characters a byte; then the rest of the object and
+ * three longs. */
+#define HUB_JSON_MAX	(6 * HN_PAGE_MAX + 128)
 
 struct hub_sub {
 	struct hub_page		*page;
@@ -21,7 +25,7 @@ struct hub_sub {
 
 struct hub_page {
 	struct hub_page	*hnext;			/* hash chain */
-	struct hub_page	*pnext;			/* pending list */
+	struct hub_page	*pnext, **pprev;	/* pending list */
 	bool		 pending;
 	struct hub_sub	*subs;
 	size_t		 nsubs;
@@ -33,9 +37,10 @@ struct hub_page {
 };
 
 struct hn_hub_client {
-	void		*ctx;
-	struct hub_sub	*subs;
-	bool		 ready;
+	void			*ctx;
+	struct hub_sub		*subs;
+	bool			 ready;
+	struct hn_hub_client	*dnext;		/* freed while busy */
 };
 
 struct hn_hub {
@@ -49,6 +54,8 @@ struct hn_hub {
 	long			 site;
 	bool			 site_dirty;
 	int64_t			 last_site_push;
+	int			 busy;		/* in a call that delivers */
+	struct hn_hub_client	*dead;		/* freed meanwhile */
 };
 
 static uint32_t
@@ -113,21 +120,32 @@ hub_grow(struct hn_hub *h)
 	h->nbuckets = n;
 }
 
+/* The pending list is doubly linked: with many pages pending, a tick must
+ * not walk the list for each page it sends. */
+static void
+hub_pending_add(struct hn_hub *h, struct hub_page *p)
+{
+	if (p->pending)
+		return;
+	p->pnext = h->pending;
+	if (p->pnext != NULL)
+		p->pnext->pprev = &p->pnext;
+	p->pprev = &h->pending;
+	h->pending = p;
+	p->pending = true;
+}
+
 static void
 hub_pending_remove(struct hn_hub *h, struct hub_page *p)
 {
-	struct hub_page	**pp;
-
 	if (!p->pending)
 		return;
-	for (pp = &h->pending; *pp != NULL; pp = &(*pp)->pnext) {
-		if (*pp == p) {
-			*pp = p->pnext;
-			break;
-		}
-	}
+	*p->pprev = p->pnext;
+	if (p->pnext != NULL)
+		p->pnext->pprev = p->pprev;
 	p->pending = false;
 	p->pnext = NULL;
+	p->pprev = NULL;
 }
 
 static void
@@ -166,7 +184,8 @@ hub_send(struct hn_hub *h, struct hub_page *p, struct hn_hub_client *only)
 	b.json = json;
 	b.len = (size_t)n;
 	if (only != NULL) {
-		h->io.deliver(h->io.arg, only->ctx, &b);
+		if (only->ready)
+			h->io.deliver(h->io.arg, only->ctx, &b);
 	} else {
 		for (s = p->subs; s != NULL; s = s->next)
 			if (s->client->ready)
@@ -209,6 +228,32 @@ hn_hub_free(struct hn_hub *h)
 	free(h);
 }
 
+/*
+ * deliver() may end a reader (app.c drops a slow one from inside it) and
+ * so free its client while the hub walks the subscriptions and pages that
+ * client holds.  Calls that deliver are bracketed by hub_enter/hub_leave:
+ * a client freed in between only stops receiving, and is really freed,
+ * with the pages it leaves empty, when the outermost call returns.
+ */
+static void
+hub_enter(struct hn_hub *h)
+{
+	h->busy++;
+}
+
+static void
+hub_leave(struct hn_hub *h)
+{
+	struct hn_hub_client	*c;
+
+	if (--h->busy > 0)
+		return;
+	while ((c = h->dead) != NULL) {
+		h->dead = c->dnext;
+		hn_hub_client_free(h, c);
+	}
+}
+
 struct hn_hub_client *
 hn_hub_client_new(struct hn_hub *h, void *ctx)
 {
@@ -242,6 +287,13 @@ hn_hub_client_free(struct hn_hub *h, struct hn_hub_client *c)
 
 	if (c == NULL)
 		return;
+	if (h->busy > 0) {
+		c->ready = false;
+		c->ctx = NULL;
+		c->dnext = h->dead;
+		h->dead = c;
+		return;
+	}
 	for (s = c->subs; s != NULL; s = next) {
 		next = s->cnext;
 		hub_sub_unlink(h, s);
@@ -316,10 +368,23 @@ void
 hn_hub_ready(struct hn_hub *h, struct hn_hub_client *c, int64_t now)
 {
 	struct hub_sub	*s;
+	struct hub_page	*p;
 
 	c->ready = true;
-	for (s = c->subs; s != NULL; s = s->cnext)
-		hub_send(h, s->page, c);
+	hub_enter(h);
+	for (s = c->subs; s != NULL; s = s->cnext) {
+		p = s->page;
+		/* c now holds counts the other readers have not got yet
+		 * (an update or a site push is pending): the page must not
+		 * count as sent, or counts going back to what the others
+		 * hold would cancel the update and leave c on the newer
+		 * ones for good. */
+		if (p->readers != p->sent_readers ||
+		    p->tabs != p->sent_tabs || h->site != p->sent_site)
+			p->sent_site = -1;
+		hub_send(h, p, c);
+	}
+	hub_leave(h);
 }
 
 void
@@ -338,11 +403,11 @@ hn_hub_update(struct hn_hub *h, const char *key, long readers, long tabs,
 		return;
 	}
 	if (now - p->last_sent >= h->interval) {
+		hub_enter(h);
 		hub_broadcast(h, p, now);
-	} else if (!p->pending) {
-		p->pending = true;
-		p->pnext = h->pending;
-		h->pending = p;
+		hub_leave(h);
+	} else {
+		hub_pending_add(h, p);
 	}
 }
 
@@ -362,6 +427,7 @@ hn_hub_tick(struct hn_hub *h, int64_t now)
 	int64_t		 due, next_due = INT64_MAX;
 	size_t		 i;
 
+	hub_enter(h);
 	for (p = h->pending; p != NULL; p = next) {
 		next = p->pnext;
 		due = p->last_sent + h->interval;
@@ -375,19 +441,31 @@ hn_hub_tick(struct hn_hub *h, int64_t now)
 		if (due <= now) {
 			/* Pages whose own counts went out since already carry
 			 * the new site; the rest get it now, unless their own
-			 * update is pending anyway. */
-			for (i = 0; i < h->nbuckets; i++)
+			 * update is pending anyway, or at the end of their
+			 * interval (one update per page per interval). */
+			for (i = 0; i < h->nbuckets; i++) {
 				for (p = h->buckets[i]; p != NULL;
-				    p = p->hnext)
-					if (!p->pending &&
-					    p->sent_site != h->site)
+				    p = p->hnext) {
+					if (p->pending ||
+					    p->sent_site == h->site)
+						continue;
+					due = p->last_sent + h->interval;
+					if (due <= now) {
 						hub_broadcast(h, p, now);
+						continue;
+					}
+					hub_pending_add(h, p);
+					if (due < next_due)
+						next_due = due;
+				}
+			}
 			h->site_dirty = false;
 			h->last_site_push = now;
 		} else if (due < next_due) {
 			next_due = due;
 		}
 	}
+	hub_leave(h);
 	return next_due;
 }
 
