@@ -354,6 +354,32 @@ stream_on_io(struct hn_loop *l, int fd, int events, void *arg)
 	}
 }
 
+/* Answers a stream that cannot be held with a 503 and its JSON error.  The
+ * connection is fresh, so the few hundred bytes fit its socket buffer. */
+static void
+stream_refuse(int fd, uint16_t reqid, const char *code, const char *msg)
+{
+	char		 body[512], resp[768];
+	unsigned char	 rec[1024];
+	ssize_t		 n, m, e;
+	int		 len;
+
+	if ((n = hn_json_error(body, sizeof(body), code, msg)) < 0)
+		return;
+	len = snprintf(resp, sizeof(resp), "Status: 503 Service Unavailable"
+	    "\r\nContent-Type: application/json\r\nCache-Control: no-store"
+	    "\r\n\r\n%s\n", body);
+	if (len < 0 || (size_t)len >= sizeof(resp))
+		return;
+	if ((m = hn_fcgi_encode(rec, sizeof(rec), HN_FCGI_STDOUT, reqid, resp,
+	    (size_t)len)) < 0 ||
+	    (e = hn_fcgi_encode_end(rec + m, sizeof(rec) - (size_t)m, reqid,
+	    0)) < 0)
+		return;
+	if (write(fd, rec, (size_t)(m + e)) < 0)
+		log_debug("%s: write: failed", __func__);
+}
+
 /* Takes over a connection handed in by an acceptor: SSE headers, hub
  * subscriptions, and the join sent to the store thread. */
 static void
@@ -369,8 +395,9 @@ stream_open(struct hn_app *app, const struct hn_handoff *h)
 	struct stream	*st;
 	struct sreq	*r = NULL;
 	struct obuf	*b;
+	const char	*code = "busy", *msg = "cannot take the stream over";
 	ssize_t		 n;
-	int		 i, flags;
+	int		 i, flags, rc;
 
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
 	    (r = calloc(1, sizeof(*r))) == NULL ||
@@ -388,10 +415,16 @@ stream_open(struct hn_app *app, const struct hn_handoff *h)
 		memcpy(st->pages[st->npages++], h->page, HN_PAGE_MAX + 1);
 	for (i = 0; i < h->nwatch; i++)
 		memcpy(st->pages[st->npages++], h->watch[i], HN_PAGE_MAX + 1);
-	for (i = 0; i < st->npages; i++)
-		if (hn_hub_subscribe(app->hub, st->hc, st->pages[i],
-		    app->cfg.max_pages) < 0)
+	for (i = 0; i < st->npages; i++) {
+		if ((rc = hn_hub_subscribe(app->hub, st->hc, st->pages[i],
+		    app->cfg.max_pages)) < 0) {
+			if (rc == HN_ETOOBIG) {
+				code = "too_many_pages";
+				msg = "this process follows max_pages pages";
+			}
 			goto fail;
+		}
+	}
 	if (hn_loop_watch(app->loop, st->fd, HN_EV_READ, stream_on_io, st) < 0)
 		goto fail;
 	st->next = app->streams;
@@ -428,7 +461,7 @@ stream_open(struct hn_app *app, const struct hn_handoff *h)
 	store_enqueue(app, r);
 	return;
 fail:
-	log_warn("%s: cannot take the stream over", __func__);
+	log_warnx("%s: stream refused: %s", __func__, msg);
 	if (st != NULL) {
 		if (st->fd > 0)
 			hn_loop_unwatch(app->loop, st->fd);
@@ -437,6 +470,7 @@ fail:
 		free(st);
 	}
 	free(r);
+	stream_refuse(h->fd, h->reqid, code, msg);
 	close(h->fd);
 	atomic_fetch_sub(&app->nstreams, 1);
 }
