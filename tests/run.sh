@@ -3,7 +3,8 @@
 # suite (the Check suites through `make check`, then the integration tests
 # against a real lighttpd), and ends with one line "N passed, N failed"
 # summing them all.  Exits non-zero on any failure.
-# Logs: _build/tests/*.log (Check), _build/integration/ (lighttpd, herenow).
+# Logs: _build/tests/*.log and _build-san/tests/*.log (Check, plain and with
+# ASan+UBSan), _build/integration/ (lighttpd, herenow).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -17,58 +18,67 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # ---- Check suites -------------------------------------------------------
 # Each suite prints "NN%: Checks: C, Failures: F, Errors: E"; automake's
 # driver keeps it in tests/<suite>.log and the verdict in tests/<suite>.trs.
-hn_say "make check"
-rm -f "$HN_BUILD"/tests/*.log "$HN_BUILD"/tests/*.trs
-check_status=0
-make -C "$HN_BUILD" -j"$jobs" check >"$HN_BUILD/make-check.out" 2>&1 ||
-    check_status=$?
-grep -E '^(PASS|FAIL|ERROR|XFAIL|XPASS|SKIP):' "$HN_BUILD/make-check.out" ||
-    true
-
-suites=0
-for trs in "$HN_BUILD"/tests/*.trs; do
-	[ -e "$trs" ] || continue
-	suites=$((suites + 1))
-	log=${trs%.trs}.log
-	name=$(basename "${trs%.trs}")
-	result=$(sed -n 's/^:test-result: //p' "$trs" | head -1)
-	line=$(grep -E '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' \
-	    "$log" 2>/dev/null | tail -1 || true)
-	if [ -n "$line" ]; then
-		read -r c f e < <(sed -E \
-		    's/^[0-9]+%: Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/' \
-		    <<<"$line")
-		passed=$((passed + c - f - e))
-		failed=$((failed + f + e))
-		# A suite that counted no failure but still failed (a
-		# sanitizer report at exit, a crash after the summary).
-		if [ "$result" != PASS ] && [ "$result" != SKIP ] &&
-		    [ $((f + e)) -eq 0 ]; then
-			failed=$((failed + 1))
+# run_checks BUILD_DIR LABEL: make check there, add up the suites.
+run_checks() {
+	local build=$1 label=$2 check_status=0 suites=0 trs log name result
+	local line c f e
+	hn_say "make check ($label)"
+	rm -f "$build"/tests/*.log "$build"/tests/*.trs
+	make -C "$build" -j"$jobs" check >"$build/make-check.out" 2>&1 ||
+	    check_status=$?
+	for trs in "$build"/tests/*.trs; do
+		[ -e "$trs" ] || continue
+		suites=$((suites + 1))
+		log=${trs%.trs}.log
+		name="$(basename "${trs%.trs}") ($label)"
+		result=$(sed -n 's/^:test-result: //p' "$trs" | head -1)
+		line=$(grep -E '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' \
+		    "$log" 2>/dev/null | tail -1 || true)
+		if [ -n "$line" ]; then
+			read -r c f e < <(sed -E \
+			    's/^[0-9]+%: Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/' \
+			    <<<"$line")
+			passed=$((passed + c - f - e))
+			failed=$((failed + f + e))
+			# A suite that counted no failure but still failed (a
+			# sanitizer report at exit, a crash after the summary).
+			if [ "$result" != PASS ] && [ "$result" != SKIP ] &&
+			    [ $((f + e)) -eq 0 ]; then
+				failed=$((failed + 1))
+			fi
+			printf '  %-36s %s (%s)\n' "$name" "$result" "$line"
+		else
+			case $result in
+			PASS) passed=$((passed + 1)) ;;
+			SKIP) ;;
+			*) failed=$((failed + 1)) ;;
+			esac
+			printf '  %-36s %s (no Check summary; see %s)\n' \
+			    "$name" "$result" "$log"
 		fi
-		printf '  %-22s %s (%s)\n' "$name" "$result" "$line"
-	else
-		case $result in
-		PASS) passed=$((passed + 1)) ;;
-		SKIP) ;;
-		*) failed=$((failed + 1)) ;;
-		esac
-		printf '  %-22s %s (no Check summary; see %s)\n' "$name" \
-		    "$result" "$log"
+		if [ "$result" != PASS ] && [ "$result" != SKIP ]; then
+			sed 's/^/    | /' "$log" | tail -40
+		fi
+	done
+	if [ "$check_status" -ne 0 ] && { [ "$suites" -eq 0 ] ||
+	    [ "$failed" -eq 0 ]; }; then
+		# The suites did not even build, or make failed otherwise.
+		tail -40 "$build/make-check.out"
+		failed=$((failed + 1))
 	fi
-	if [ "$result" != PASS ] && [ "$result" != SKIP ]; then
-		sed 's/^/    | /' "$log" | tail -40
-	fi
-done
-if [ "$check_status" -ne 0 ] && [ "$suites" -eq 0 ]; then
-	# The suites did not even build.
-	tail -40 "$HN_BUILD/make-check.out"
-	failed=$((failed + 1))
-fi
-if [ "$check_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-	tail -40 "$HN_BUILD/make-check.out"
-	failed=$((failed + 1))
-fi
+}
+
+run_checks "$HN_BUILD" plain
+
+# The same suites once more built with ASan and UBSan (STYLE: CI runs the
+# suite at least once with sanitizers), in a build directory of their own.
+HN_SAN_BUILD=$HN_ROOT/_build-san
+mkdir -p "$HN_SAN_BUILD"
+hn_say "configure --enable-sanitizers (in _build-san/)"
+(cd "$HN_SAN_BUILD" && ../configure -q --enable-sanitizers) &&
+    make -C "$HN_SAN_BUILD" -j"$jobs" >"$HN_SAN_BUILD/make.out" 2>&1 ||
+    { tail -40 "$HN_SAN_BUILD/make.out"; failed=$((failed + 1)); }
+run_checks "$HN_SAN_BUILD" sanitizers
 
 # ---- integration tests --------------------------------------------------
 export HERENOW_BIN=$HN_BIN
