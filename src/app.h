@@ -9,12 +9,23 @@
 
 struct hn_app;
 
-/* A request that becomes a held stream, handed from an acceptor thread to
- * the event loop, which takes ownership of fd. */
+/* How a held stream speaks to its reader. */
+enum hn_transport {
+	HN_TR_SSE = 0,		/* text/event-stream */
+	HN_TR_WS,		/* WebSocket frames (FastCGI upgrade or CGI) */
+	HN_TR_TUNNEL,		/* mod_wstunnel payload: JSON lines */
+	HN_TR_COUNT_
+};
+
+/* A request that becomes a held stream, handed from an acceptor thread (or
+ * the CGI front end) to the event loop, which takes ownership of the fds. */
 struct hn_handoff {
-	int		 fd;		/* the FastCGI connection, blocking */
+	int		 in_fd, out_fd;	/* the same socket, or CGI's 0 and 1 */
 	uint16_t	 reqid;
-	char		 page[HN_PAGE_MAX + 1];		/* "" for watch only */
+	uint8_t		 transport;
+	bool		 fcgi;		/* FastCGI records both ways */
+	char		 accept[HN_WS_ACCEPT_LEN + 1];	/* WS: for the 101 */
+	char		 page[HN_PAGE_MAX + 1];		/* SSE; "" for none */
 	char		 visitor[HN_VISITOR_MAX + 1];	/* "" for anonymous */
 	char		 addr[64];			/* REMOTE_ADDR */
 	int		 nwatch;
@@ -34,8 +45,44 @@ const struct hn_config *hn_app_config(const struct hn_app *);
  * HN_ETOOBIG when the process holds max_streams already (the caller then
  * answers 503 and keeps the fd). */
 int		 hn_app_handoff(struct hn_app *, const struct hn_handoff *);
+/* The loop accepts mod_wstunnel connections on the listening socket lfd
+ * (takes ownership).  0 or HN_EIO. */
+int		 hn_app_listen_tunnel(struct hn_app *, int lfd);
+/* CGI: hn_app_run returns once the last stream has ended. */
+void		 hn_app_exit_when_idle(struct hn_app *);
 /* Set by the signal handlers. */
 bool		 hn_app_stopping(void);
+
+/* route.c: what a request asks for, whichever front end read it */
+struct hn_request {
+	const char	*method;
+	const char	*endpoint;	/* "sse", "count", ...: after the prefix */
+	const char	*query;
+	const char	*remote_addr;
+	const char	*upgrade, *connection, *ws_key, *ws_version, *origin;
+	bool		 can_upgrade;	/* the carrier passes a WebSocket on */
+};
+struct hn_reply {
+	char		 status[48];	/* "400 Bad Request" */
+	char		 headers[128];	/* extra lines, each ending in CRLF */
+	char		 body[1024];	/* JSON */
+};
+enum { HN_ROUTE_REPLY, HN_ROUTE_STREAM };
+/*
+ * Answers a request: HN_ROUTE_REPLY with rp filled (count, health, every
+ * error), or HN_ROUTE_STREAM with h filled but for its fds and reqid (sse,
+ * ws).  reader: a store connection of the calling thread.
+ */
+int		 hn_route(const struct hn_config *, struct hn_store *reader,
+		    const struct hn_request *, struct hn_reply *,
+		    struct hn_handoff *);
+/* "METHOD /path?query" style: the endpoint of a REQUEST_URI under prefix,
+ * into out; 0, or HN_EINVAL when the path is not under the prefix. */
+int		 hn_route_endpoint(const char *uri, const char *prefix,
+		    char *out, size_t outsz);
+
+/* cgi.c: one request on stdin/stdout (shared hosting, cgi.upgrade) */
+int		 hn_cgi_run(const struct hn_config *);
 
 /* fcgi_accept.c: libfcgi acceptor threads (the only file with fcgiapp.h) */
 struct hn_fcgi;

@@ -21,10 +21,6 @@
 
 #include <fcgiapp.h>
 
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include "app.h"
 
 #define ACCEPT_BACKLOG	1024
@@ -45,84 +41,14 @@ struct hn_fcgi {
 };
 
 static void
-reply(FCGX_Request *req, const char *status, const char *extra,
-    const char *body)
+send_reply(FCGX_Request *req, const struct hn_reply *rp)
 {
 	FCGX_FPrintF(req->out, "Status: %s\r\n"
 	    "Content-Type: application/json\r\n"
 	    "Cache-Control: %s\r\n"
-	    "%s\r\n%s\n", status,
-	    strncmp(status, "200", 3) == 0 ? "max-age=1" : "no-store",
-	    extra != NULL ? extra : "", body);
-}
-
-static void
-reply_error(FCGX_Request *req, const char *status, const char *code,
-    const char *message)
-{
-	char	 body[512];
-
-	if (hn_json_error(body, sizeof(body), code, message) < 0)
-		snprintf(body, sizeof(body), "{\"type\":\"error\"}");
-	reply(req, status, NULL, body);
-}
-
-/* Reads and checks the query of sse and count into h.  Returns 0, or
- * answers 400 itself and returns HN_EINVAL. */
-static int
-parse_query(FCGX_Request *req, const char *qs, struct hn_handoff *h,
-    bool stream)
-{
-	char		 raw[HN_QUERY_MAX + 1];
-	const char	*why = NULL;
-	size_t		 qlen = strlen(qs), len;
-	int		 rc;
-
-	if (qlen > HN_QUERY_MAX) {
-		reply_error(req, "400 Bad Request", "query_too_long",
-		    "the query is longer than 4096 bytes");
-		return HN_EINVAL;
-	}
-	rc = hn_query_get(qs, qlen, "page", raw, HN_PAGE_RAW_MAX + 1, &len);
-	if (rc == 1)
-		rc = hn_page_normalize(raw, len, h->page, &why);
-	if (rc < 0) {
-		reply_error(req, "400 Bad Request", "bad_page",
-		    why != NULL ? why : "the page is not a valid path");
-		return HN_EINVAL;
-	}
-	if (!stream)
-		goto check_page;
-	rc = hn_query_get(qs, qlen, "visitor", raw, HN_VISITOR_MAX + 1, &len);
-	if (rc < 0 || (rc == 1 && !hn_visitor_valid(raw, len))) {
-		reply_error(req, "400 Bad Request", "bad_visitor",
-		    "visitor must be 1-64 of A-Z a-z 0-9 _ -");
-		return HN_EINVAL;
-	}
-	if (rc == 1)
-		memcpy(h->visitor, raw, len + 1);
-	rc = hn_query_get(qs, qlen, "watch", raw, sizeof(raw), &len);
-	if (rc == 1)
-		rc = hn_watch_parse(raw, len, h->watch, &why);
-	if (rc < 0) {
-		reply_error(req, "400 Bad Request", "bad_watch",
-		    why != NULL ? why : "the watch list is not valid");
-		return HN_EINVAL;
-	}
-	h->nwatch = rc;
-	if (h->page[0] == '\0' && h->nwatch == 0) {
-		reply_error(req, "400 Bad Request", "missing_page",
-		    "give a page, a watch list, or both");
-		return HN_EINVAL;
-	}
-	return HN_OK;
-check_page:
-	if (h->page[0] == '\0') {
-		reply_error(req, "400 Bad Request", "missing_page",
-		    "the page parameter is required");
-		return HN_EINVAL;
-	}
-	return HN_OK;
+	    "%s\r\n%s\n", rp->status,
+	    strncmp(rp->status, "200", 3) == 0 ? "max-age=1" : "no-store",
+	    rp->headers, rp->body);
 }
 
 /* Returns true when the request's connection was handed to the loop. */
@@ -131,96 +57,67 @@ handle(struct acceptor *a, FCGX_Request *req)
 {
 	struct hn_app		*app = a->shared->app;
 	const struct hn_config	*cfg = hn_app_config(app);
+	struct hn_request	 rq;
+	struct hn_reply		 rp;
 	struct hn_handoff	*h;
-	const char		*uri, *method, *qs, *addr, *ep;
-	char			 path[1024], body[1024];
-	size_t			 plen = strlen(cfg->prefix), n;
-	long			 readers, tabs, site;
+	const char		*uri;
+	char			 ep[64];
 	bool			 taken = false;
 
+	memset(&rq, 0, sizeof(rq));
+	memset(&rp, 0, sizeof(rp));
 	uri = FCGX_GetParam("REQUEST_URI", req->envp);
-	method = FCGX_GetParam("REQUEST_METHOD", req->envp);
-	qs = FCGX_GetParam("QUERY_STRING", req->envp);
-	addr = FCGX_GetParam("REMOTE_ADDR", req->envp);
-	if (qs == NULL)
-		qs = "";
-	if (uri == NULL || method == NULL) {
-		reply_error(req, "400 Bad Request", "bad_request",
+	rq.method = FCGX_GetParam("REQUEST_METHOD", req->envp);
+	if (uri == NULL || rq.method == NULL) {
+		snprintf(rp.status, sizeof(rp.status), "400 Bad Request");
+		hn_json_error(rp.body, sizeof(rp.body), "bad_request",
 		    "no REQUEST_URI or REQUEST_METHOD");
+		send_reply(req, &rp);
 		return false;
 	}
-	n = strcspn(uri, "?");
-	if (n >= sizeof(path)) {
-		reply_error(req, "414 URI Too Long", "uri_too_long",
-		    "the path is too long");
+	if (hn_route_endpoint(uri, cfg->prefix, ep, sizeof(ep)) < 0)
+		ep[0] = '\0';		/* not ours: a 404 */
+	rq.endpoint = ep;
+	rq.query = FCGX_GetParam("QUERY_STRING", req->envp);
+	rq.remote_addr = FCGX_GetParam("REMOTE_ADDR", req->envp);
+	rq.upgrade = FCGX_GetParam("HTTP_UPGRADE", req->envp);
+	rq.connection = FCGX_GetParam("HTTP_CONNECTION", req->envp);
+	rq.ws_key = FCGX_GetParam("HTTP_SEC_WEBSOCKET_KEY", req->envp);
+	rq.ws_version = FCGX_GetParam("HTTP_SEC_WEBSOCKET_VERSION", req->envp);
+	rq.origin = FCGX_GetParam("HTTP_ORIGIN", req->envp);
+	/* lighttpd 1.4.69 forwards HTTP_UPGRADE too but cannot tunnel: only
+	 * the operator knows (DESIGN §3). */
+	rq.can_upgrade = cfg->fastcgi_upgrade;
+	if ((h = malloc(sizeof(*h))) == NULL) {
+		snprintf(rp.status, sizeof(rp.status), "503 Service Unavailable");
+		hn_json_error(rp.body, sizeof(rp.body), "busy", "out of memory");
+		send_reply(req, &rp);
 		return false;
 	}
-	memcpy(path, uri, n);
-	path[n] = '\0';
-	if (strncmp(path, cfg->prefix, plen) != 0) {
-		reply_error(req, "404 Not Found", "not_found",
-		    "no such endpoint");
-		return false;
-	}
-	ep = path + plen;
-	if (strcmp(ep, "sse") != 0 && strcmp(ep, "count") != 0 &&
-	    strcmp(ep, "health") != 0) {
-		reply_error(req, "404 Not Found", "not_found",
-		    "no such endpoint");
-		return false;
-	}
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		reply_error(req, "405 Method Not Allowed", "method_not_allowed",
-		    "use GET");
-		return false;
-	}
-	if (strcmp(ep, "health") == 0) {
-		bool ok = hn_store_check(a->reader) == HN_OK;
-		snprintf(body, sizeof(body), "{\"status\":\"%s\",\"db\":\"%s\","
-		    "\"version\":\"%s\",\"pid\":%d}", ok ? "ok" : "degraded",
-		    ok ? "ok" : "error", PACKAGE_VERSION, (int)getpid());
-		reply(req, ok ? "200 OK" : "503 Service Unavailable", NULL,
-		    body);
-		return false;
-	}
-	if ((h = calloc(1, sizeof(*h))) == NULL) {
-		reply_error(req, "503 Service Unavailable", "busy",
-		    "out of memory");
-		return false;
-	}
-	if (strcmp(ep, "count") == 0) {
-		if (parse_query(req, qs, h, false) == HN_OK) {
-			if (hn_store_count(a->reader, h->page, &readers, &tabs,
-			    &site) < 0 || hn_json_count(body, sizeof(body),
-			    h->page, readers, tabs, site, false) < 0)
-				reply_error(req, "503 Service Unavailable",
-				    "db_error", "the session table cannot be "
-				    "read");
-			else
-				reply(req, "200 OK", NULL, body);
-		}
-		free(h);
-		return false;
-	}
-	/* sse */
-	if (parse_query(req, qs, h, true) == HN_OK) {
-		h->fd = req->ipcFd;
+	if (hn_route(cfg, a->reader, &rq, &rp, h) == HN_ROUTE_STREAM) {
+		h->in_fd = h->out_fd = req->ipcFd;
 		h->reqid = (uint16_t)req->requestId;
-		snprintf(h->addr, sizeof(h->addr), "%s", addr ? addr : "");
+		h->fcgi = true;
 		switch (hn_app_handoff(app, h)) {
 		case HN_OK:
 			taken = true;
 			break;
 		case HN_ETOOBIG:
-			reply_error(req, "503 Service Unavailable",
+			snprintf(rp.status, sizeof(rp.status),
+			    "503 Service Unavailable");
+			hn_json_error(rp.body, sizeof(rp.body),
 			    "too_many_streams", "this process holds "
 			    "max_streams readers");
 			break;
 		default:
-			reply_error(req, "503 Service Unavailable", "busy",
+			snprintf(rp.status, sizeof(rp.status),
+			    "503 Service Unavailable");
+			hn_json_error(rp.body, sizeof(rp.body), "busy",
 			    "out of memory");
 		}
 	}
+	if (!taken)
+		send_reply(req, &rp);
 	free(h);
 	return taken;
 }

@@ -271,7 +271,7 @@ struct hn_bcast {
 	const char	*page;
 	const char	*json;		/* one count line with its newline */
 	size_t		 len;
-	void		*cache[4];
+	void		*cache[8];
 };
 struct hn_hub_io {
 	void	(*deliver)(void *arg, void *ctx, struct hn_bcast *);
@@ -345,5 +345,139 @@ void		 hn_poll_del(int pfd, int fd);
  * HN_EIO on a signal (errno EINTR) or error. */
 int		 hn_poll_wait(int pfd, int *fds, int *events, int n,
 		    int timeout_ms, const void *sigmask);
+
+/* ---- ws.c: WebSocket (RFC 6455), server side (pure) -------------------- */
+#define HN_WS_OP_CONT		0x0
+#define HN_WS_OP_TEXT		0x1
+#define HN_WS_OP_BINARY		0x2
+#define HN_WS_OP_CLOSE		0x8
+#define HN_WS_OP_PING		0x9
+#define HN_WS_OP_PONG		0xa
+#define HN_WS_ACCEPT_LEN	28	/* base64 of a SHA-1 */
+#define HN_WS_MESSAGE_MAX	4096	/* bytes of one client message */
+#define HN_WS_FRAME_MAX		(HN_WS_MESSAGE_MAX + 14)
+
+/* Close codes (RFC 6455 §7.4.1) that herenow sends. */
+#define HN_WS_CLOSE_NORMAL	1000
+#define HN_WS_CLOSE_GOING_AWAY	1001
+#define HN_WS_CLOSE_PROTOCOL	1002
+#define HN_WS_CLOSE_DATA	1003	/* binary data */
+#define HN_WS_CLOSE_NO_STATUS	1005	/* never sent: a close without code */
+#define HN_WS_CLOSE_UTF8	1007
+#define HN_WS_CLOSE_POLICY	1008	/* bad or refused input */
+#define HN_WS_CLOSE_TOO_BIG	1009
+#define HN_WS_CLOSE_INTERNAL	1011
+
+/*
+ * Checks the request of an opening handshake (RFC 6455 §4.2.1), given the
+ * header values (NULL when absent): method GET, Upgrade with the token
+ * "websocket" and Connection with the token "upgrade" (case-insensitive,
+ * comma-separated lists), Sec-WebSocket-Version 13, Sec-WebSocket-Key the
+ * base64 of 16 bytes.  On success writes Sec-WebSocket-Accept (28 chars
+ * and a NUL) to accept.  Returns 0, HN_EPROTO for a version other than 13
+ * (answer 426 with "Sec-WebSocket-Version: 13"), or HN_EINVAL; *why gets a
+ * static reason.
+ */
+int	 hn_ws_handshake(const char *method, const char *upgrade,
+	    const char *connection, const char *version, const char *key,
+	    char accept[HN_WS_ACCEPT_LEN + 1], const char **why);
+/* Bytes of a server frame carrying len bytes of payload. */
+size_t	 hn_ws_frame_len(size_t len);
+/* One unmasked server frame with FIN set.  Bytes written, HN_ETOOBIG, or
+ * HN_EINVAL (opcode CONT or unknown, control payload over 125 bytes). */
+ssize_t	 hn_ws_encode(unsigned char *out, size_t outsz, int opcode,
+	    const void *payload, size_t len);
+/* A close frame with code and reason (cut to 123 bytes at a UTF-8
+ * boundary).  Bytes written, HN_ETOOBIG, or HN_EINVAL for a code that may
+ * not be sent (1000-1003, 1007-1011, 3000-4999 may). */
+ssize_t	 hn_ws_encode_close(unsigned char *out, size_t outsz, uint16_t code,
+	    const char *reason);
+
+/* What the parser hands out. */
+enum hn_ws_event_type {
+	HN_WS_EV_NONE = 0,	/* a frame consumed, nothing to act on yet */
+	HN_WS_EV_TEXT,		/* a whole text message, valid UTF-8 */
+	HN_WS_EV_PING,
+	HN_WS_EV_PONG,
+	HN_WS_EV_CLOSE,		/* code: the peer's, or 1005 when none */
+};
+struct hn_ws_event {
+	int			 type;
+	const unsigned char	*data;	/* borrowed until the next call */
+	size_t			 len;
+	uint16_t		 code;
+};
+/* Reassembles fragmented messages; the buffer is allocated only while a
+ * fragmented message is in progress. */
+struct hn_ws_parser {
+	unsigned char	*frag;		/* message so far, or NULL */
+	size_t		 frag_len;
+	size_t		 max_message;
+	bool		 frag_done;	/* frag holds a message handed out:
+					   freed on the next call */
+	bool		 closed;	/* a close was received */
+};
+void	 hn_ws_parser_init(struct hn_ws_parser *, size_t max_message);
+/* Frees the fragment buffer.  The parser may be reused after init. */
+void	 hn_ws_parser_free(struct hn_ws_parser *);
+/*
+ * Parses one masked client frame at the start of buf (len bytes),
+ * unmasking its payload in place.  Returns the frame's length (> 0) with
+ * *ev filled (type NONE for a non-final fragment), 0 when buf does not hold
+ * a whole frame yet (at most HN_WS_FRAME_MAX bytes are ever needed), or
+ * HN_EPROTO with ev->code the close code to send (1002 protocol, 1003
+ * binary, 1007 bad UTF-8, 1009 too big) and ev->data a static reason
+ * (HN_ENOMEM with 1011 when the fragment buffer cannot be had).
+ */
+ssize_t	 hn_ws_parse(struct hn_ws_parser *, unsigned char *buf, size_t len,
+	    struct hn_ws_event *ev);
+
+/* ---- crypto.c: the hash library shim (only file with nettle) ----------- */
+/* base64(SHA-1(key + RFC 6455 GUID)) into out (28 chars and a NUL). */
+void	 hn_ws_accept_key(const char *key, char out[HN_WS_ACCEPT_LEN + 1]);
+/* 1 when s is the base64 of exactly n bytes, else 0. */
+int	 hn_base64_valid(const char *s, size_t n);
+
+/* ---- json.c / tunnel.c: client messages (pure) ------------------------- */
+enum hn_msg_type { HN_MSG_HELLO = 1, HN_MSG_PAGE, HN_MSG_WATCH };
+/* A client message, its page keys normalised (DESIGN §6). */
+struct hn_msg {
+	int	 type;
+	char	 page[HN_PAGE_MAX + 1];		/* hello (optional), page */
+	char	 visitor[HN_VISITOR_MAX + 1];	/* hello (optional) */
+	int	 nwatch;			/* hello (optional), watch */
+	char	 watch[HN_WATCH_MAX][HN_PAGE_MAX + 1];
+};
+/*
+ * Decodes one whole message (one WebSocket text message; trailing
+ * whitespace allowed): {"type":"hello","page":"/x","visitor":"id"}
+ * (page optional when "watch":[...] is given), {"type":"page","page":"/y"},
+ * {"type":"watch","pages":["/a","/b"]}.  Returns 0, or HN_EINVAL with
+ * *code one of "bad_json", "bad_message", "bad_page", "bad_visitor",
+ * "bad_watch" and *why a static reason; HN_ETOOBIG over HN_WS_MESSAGE_MAX
+ * (*code "too_big"); HN_ENOMEM.  On error type is 0, the other fields empty.
+ */
+int	 hn_json_msg(const char *buf, size_t len, struct hn_msg *,
+	    const char **code, const char **why);
+/*
+ * json.c's half of hn_tunnel_next (tunnel.c stays clear of jansson): buf
+ * starts with a value, no whitespace before it.  Returns the value's
+ * length with the message decoded, 0 when buf ends before the value does,
+ * or HN_EINVAL / HN_ENOMEM as hn_json_msg.  No size bound of its own.
+ */
+ssize_t	 hn_json_msg_prefix(const char *buf, size_t len, struct hn_msg *,
+	    const char **code, const char **why);
+/*
+ * The mod_wstunnel stream: lighttpd hands over the payload bytes of the
+ * client's messages with no boundaries, so messages are JSON values one
+ * after another (whitespace, e.g. newlines, between them allowed).
+ * Decodes the first one in buf: returns the bytes it took (> 0: leading
+ * whitespace and the value), 0 when buf holds only part of a value (or
+ * only whitespace), or HN_EINVAL / HN_ETOOBIG as hn_json_msg (no whole
+ * value within the first HN_WS_MESSAGE_MAX bytes, whitespace before it
+ * included: a buffer of HN_WS_MESSAGE_MAX bytes always suffices).
+ */
+ssize_t	 hn_tunnel_next(const char *buf, size_t len, struct hn_msg *,
+	    const char **code, const char **why);
 
 #endif /* HN_H */

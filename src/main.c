@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <netdb.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -27,10 +29,13 @@ usage(void)
 	fprintf(stderr,
 	    "usage: herenow [--config FILE] [--listen unix:PATH|HOST:PORT] "
 	    "[-d]\n"
+	    "       herenow --tunnel [--config FILE]\n"
 	    "       herenow --check-config [--config FILE]\n"
 	    "       herenow --version\n"
 	    "Started by lighttpd (fastcgi.server with bin-path), herenow "
-	    "serves the\nlistening socket on fd 0.\n");
+	    "serves the\nlistening socket on fd 0; with --tunnel "
+	    "(wstunnel.server with bin-path) it\nserves mod_wstunnel there; "
+	    "started as a CGI program, one request.\n");
 	exit(2);
 }
 
@@ -70,15 +75,87 @@ config_path(const char *arg, char *buf, size_t bufsz)
 	return access(buf, R_OK) == 0 ? buf : NULL;
 }
 
+/*
+ * A listening socket for tunnel_listen: "unix:PATH" or "HOST:PORT".  With
+ * several FastCGI processes (max-procs) on one unix path the first to
+ * bind serves the tunnel: a live socket is left alone (returns -2), a
+ * stale one replaced.  TCP sockets share the port (SO_REUSEPORT).
+ */
+static int
+listen_spec(const char *spec)
+{
+	struct sockaddr_un	 sun;
+	struct addrinfo		 hints, *res, *ai;
+	char			 host[256];
+	const char		*colon;
+	int			 fd = -1, one = 1;
+
+	if (strncmp(spec, "unix:", 5) == 0) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(spec + 5) >= sizeof(sun.sun_path))
+			return -1;
+		strcpy(sun.sun_path, spec + 5);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			return -1;
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			if (errno != EADDRINUSE)
+				goto fail;
+			if (connect(fd, (struct sockaddr *)&sun,
+			    sizeof(sun)) == 0) {
+				close(fd);
+				return -2;
+			}
+			close(fd);
+			unlink(sun.sun_path);
+			if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
+			    0)) < 0 || bind(fd, (struct sockaddr *)&sun,
+			    sizeof(sun)) < 0)
+				goto fail;
+		}
+		if (listen(fd, 1024) < 0)
+			goto fail;
+		return fd;
+	}
+	if ((colon = strrchr(spec, ':')) == NULL ||
+	    (size_t)(colon - spec) >= sizeof(host))
+		return -1;
+	memcpy(host, spec, colon - spec);
+	host[colon - spec] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res) != 0)
+		return -1;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol)) < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, 1024) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct hn_config	 cfg;
 	struct hn_app		*app;
-	struct hn_fcgi		*fcgi;
+	struct hn_fcgi		*fcgi = NULL;
 	const char		*conf_arg = NULL, *listen_arg = NULL, *path;
 	char			 pathbuf[PATH_MAX], err[512];
-	bool			 check = false;
+	bool			 check = false, tunnel = false;
 	int			 i, debug = 0, lfd;
 	sigset_t		 block;
 
@@ -86,6 +163,8 @@ main(int argc, char *argv[])
 		if (strcmp(argv[i], "--version") == 0) {
 			printf("herenow %s\n", PACKAGE_VERSION);
 			return 0;
+		} else if (strcmp(argv[i], "--tunnel") == 0) {
+			tunnel = true;
 		} else if (strcmp(argv[i], "--check-config") == 0) {
 			check = true;
 		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
@@ -117,21 +196,6 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
-	if (listen_arg != NULL) {
-		if ((lfd = hn_fcgi_listen(listen_arg)) < 0) {
-			fprintf(stderr, "herenow: cannot listen on %s\n",
-			    listen_arg);
-			return 1;
-		}
-	} else if (stdin_is_listener()) {
-		lfd = 0;
-	} else {
-		fprintf(stderr, "herenow: not started as FastCGI (fd 0 is "
-		    "not a listening socket) and CGI mode is not built yet; "
-		    "use --listen or lighttpd's bin-path\n");
-		return 1;
-	}
-
 	/* Before any thread starts: SIGPIPE ignored everywhere, the stop
 	 * signals blocked everywhere (the loop lets them in while it waits;
 	 * libfcgi installs no handler over ours). */
@@ -142,15 +206,58 @@ main(int argc, char *argv[])
 	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 
+	if (listen_arg != NULL) {
+		if ((lfd = hn_fcgi_listen(listen_arg)) < 0) {
+			fprintf(stderr, "herenow: cannot listen on %s\n",
+			    listen_arg);
+			return 1;
+		}
+	} else if (stdin_is_listener()) {
+		lfd = 0;
+	} else if (!tunnel && getenv("GATEWAY_INTERFACE") != NULL) {
+		return hn_cgi_run(&cfg);
+	} else {
+		fprintf(stderr, "herenow: fd 0 is not a listening socket and "
+		    "this is no CGI request: start herenow from lighttpd "
+		    "(fastcgi.server or wstunnel.server with bin-path, or "
+		    "mod_cgi), or with --listen\n");
+		return 1;
+	}
+
 	if ((app = hn_app_new(&cfg, err, sizeof(err))) == NULL) {
 		log_warnx("cannot start: %s", err);
 		return 1;
 	}
-	if ((fcgi = hn_fcgi_start(app, lfd, ACCEPTOR_THREADS, err,
-	    sizeof(err))) == NULL) {
-		log_warnx("cannot start: %s", err);
-		hn_app_free(app);
-		return 1;
+	if (tunnel) {
+		/* wstunnel.server's bin-path: the socket is the tunnel's. */
+		if (hn_app_listen_tunnel(app, lfd) < 0) {
+			log_warn("cannot serve the tunnel");
+			hn_app_free(app);
+			return 1;
+		}
+	} else {
+		if (cfg.tunnel_listen[0] != '\0') {
+			int tfd = listen_spec(cfg.tunnel_listen);
+			if (tfd == -1) {
+				log_warn("tunnel_listen %s", cfg.tunnel_listen);
+				hn_app_free(app);
+				return 1;
+			}
+			if (tfd >= 0 && hn_app_listen_tunnel(app, tfd) < 0) {
+				log_warn("cannot serve the tunnel");
+				hn_app_free(app);
+				return 1;
+			}
+			if (tfd == -2)
+				log_debug("tunnel_listen %s is served by "
+				    "another process", cfg.tunnel_listen);
+		}
+		if ((fcgi = hn_fcgi_start(app, lfd, ACCEPTOR_THREADS, err,
+		    sizeof(err))) == NULL) {
+			log_warnx("cannot start: %s", err);
+			hn_app_free(app);
+			return 1;
+		}
 	}
 	log_info("serving (pid %d, db %s)", (int)getpid(), cfg.db);
 	hn_app_run(app);

@@ -1,0 +1,203 @@
+/*
+ * Routing of a request to its endpoint, the same for the FastCGI
+ * acceptors and for CGI: short answers are written into a reply, a
+ * request that becomes a held stream is described in a hand-off.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+
+static int
+reply(struct hn_reply *rp, const char *status, const char *body)
+{
+	snprintf(rp->status, sizeof(rp->status), "%s", status);
+	snprintf(rp->body, sizeof(rp->body), "%s", body);
+	return HN_ROUTE_REPLY;
+}
+
+static int
+reply_error(struct hn_reply *rp, const char *status, const char *code,
+    const char *message)
+{
+	snprintf(rp->status, sizeof(rp->status), "%s", status);
+	if (hn_json_error(rp->body, sizeof(rp->body), code, message) < 0)
+		snprintf(rp->body, sizeof(rp->body), "{\"type\":\"error\"}");
+	return HN_ROUTE_REPLY;
+}
+
+int
+hn_route_endpoint(const char *uri, const char *prefix, char *out,
+    size_t outsz)
+{
+	size_t	 n = strcspn(uri, "?"), plen = strlen(prefix);
+
+	if (n < plen || strncmp(uri, prefix, plen) != 0 || n - plen >= outsz)
+		return HN_EINVAL;
+	memcpy(out, uri + plen, n - plen);
+	out[n - plen] = '\0';
+	return HN_OK;
+}
+
+/* Exact match against the space-separated allowlist; none allows all. */
+static bool
+origin_allowed(const char *list, const char *origin)
+{
+	size_t	 n, olen;
+
+	if (list[0] == '\0')
+		return true;
+	if (origin == NULL)
+		return false;
+	olen = strlen(origin);
+	while (*list != '\0') {
+		list += strspn(list, " \t");
+		n = strcspn(list, " \t");
+		if (n == olen && n > 0 && strncmp(list, origin, n) == 0)
+			return true;
+		list += n;
+	}
+	return false;
+}
+
+/* Reads and checks the query of sse and count into h.  Returns 0, or
+ * fills rp with the 400 and returns HN_EINVAL. */
+static int
+parse_query(const char *qs, struct hn_reply *rp, struct hn_handoff *h,
+    bool stream)
+{
+	char		 raw[HN_QUERY_MAX + 1];
+	const char	*why = NULL;
+	size_t		 qlen = strlen(qs), len;
+	int		 rc;
+
+	if (qlen > HN_QUERY_MAX) {
+		reply_error(rp, "400 Bad Request", "query_too_long",
+		    "the query is longer than 4096 bytes");
+		return HN_EINVAL;
+	}
+	rc = hn_query_get(qs, qlen, "page", raw, HN_PAGE_RAW_MAX + 1, &len);
+	if (rc == 1)
+		rc = hn_page_normalize(raw, len, h->page, &why);
+	if (rc < 0) {
+		reply_error(rp, "400 Bad Request", "bad_page",
+		    why != NULL ? why : "the page is not a valid path");
+		return HN_EINVAL;
+	}
+	if (!stream) {
+		if (h->page[0] != '\0')
+			return HN_OK;
+		reply_error(rp, "400 Bad Request", "missing_page",
+		    "the page parameter is required");
+		return HN_EINVAL;
+	}
+	rc = hn_query_get(qs, qlen, "visitor", raw, HN_VISITOR_MAX + 1, &len);
+	if (rc < 0 || (rc == 1 && !hn_visitor_valid(raw, len))) {
+		reply_error(rp, "400 Bad Request", "bad_visitor",
+		    "visitor must be 1-64 of A-Z a-z 0-9 _ -");
+		return HN_EINVAL;
+	}
+	if (rc == 1)
+		memcpy(h->visitor, raw, len + 1);
+	rc = hn_query_get(qs, qlen, "watch", raw, sizeof(raw), &len);
+	if (rc == 1)
+		rc = hn_watch_parse(raw, len, h->watch, &why);
+	if (rc < 0) {
+		reply_error(rp, "400 Bad Request", "bad_watch",
+		    why != NULL ? why : "the watch list is not valid");
+		return HN_EINVAL;
+	}
+	h->nwatch = rc;
+	if (h->page[0] == '\0' && h->nwatch == 0) {
+		reply_error(rp, "400 Bad Request", "missing_page",
+		    "give a page, a watch list, or both");
+		return HN_EINVAL;
+	}
+	return HN_OK;
+}
+
+/* The WebSocket opening handshake (RFC 6455 §4.2): refused before any
+ * upgrade when the carrier cannot pass one on, the origin is not allowed
+ * or the request is not a valid handshake. */
+static int
+route_ws(const struct hn_config *cfg, const struct hn_request *rq,
+    struct hn_reply *rp, struct hn_handoff *h)
+{
+	const char	*why = NULL;
+	int		 rc;
+
+	if (!rq->can_upgrade)
+		return reply_error(rp, "400 Bad Request", "upgrade_unavailable",
+		    "this server passes no WebSocket on here: use wst or sse");
+	if (!origin_allowed(cfg->origins, rq->origin))
+		return reply_error(rp, "403 Forbidden", "origin_refused",
+		    "this origin is not allowed");
+	rc = hn_ws_handshake(rq->method, rq->upgrade, rq->connection,
+	    rq->ws_version, rq->ws_key, h->accept, &why);
+	if (rc == HN_EPROTO) {
+		snprintf(rp->headers, sizeof(rp->headers),
+		    "Sec-WebSocket-Version: 13\r\n");
+		return reply_error(rp, "426 Upgrade Required", "bad_version",
+		    why != NULL ? why : "WebSocket version 13 only");
+	}
+	if (rc < 0)
+		return reply_error(rp, "400 Bad Request", "bad_handshake",
+		    why != NULL ? why : "not a WebSocket handshake");
+	h->transport = HN_TR_WS;
+	return HN_ROUTE_STREAM;
+}
+
+int
+hn_route(const struct hn_config *cfg, struct hn_store *reader,
+    const struct hn_request *rq, struct hn_reply *rp, struct hn_handoff *h)
+{
+	const char	*ep = rq->endpoint, *qs = rq->query ? rq->query : "";
+	long		 readers, tabs, site;
+	bool		 ok;
+
+	rp->status[0] = rp->headers[0] = rp->body[0] = '\0';
+	memset(h, 0, sizeof(*h));
+	if (strcmp(ep, "ws") == 0)
+		return route_ws(cfg, rq, rp, h);
+	if (strcmp(ep, "sse") != 0 && strcmp(ep, "count") != 0 &&
+	    strcmp(ep, "health") != 0)
+		return reply_error(rp, "404 Not Found", "not_found",
+		    "no such endpoint");
+	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0)
+		return reply_error(rp, "405 Method Not Allowed",
+		    "method_not_allowed", "use GET");
+	if (strcmp(ep, "health") == 0) {
+		char body[256];
+		ok = hn_store_check(reader) == HN_OK;
+		snprintf(body, sizeof(body), "{\"status\":\"%s\",\"db\":\"%s\","
+		    "\"version\":\"%s\",\"pid\":%d}", ok ? "ok" : "degraded",
+		    ok ? "ok" : "error", PACKAGE_VERSION, (int)getpid());
+		return reply(rp, ok ? "200 OK" : "503 Service Unavailable",
+		    body);
+	}
+	if (strcmp(ep, "count") == 0) {
+		if (parse_query(qs, rp, h, false) < 0)
+			return HN_ROUTE_REPLY;
+		if (hn_store_count(reader, h->page, &readers, &tabs, &site) < 0 ||
+		    hn_json_count(rp->body, sizeof(rp->body), h->page, readers,
+		    tabs, site, false) < 0)
+			return reply_error(rp, "503 Service Unavailable",
+			    "db_error", "the session table cannot be read");
+		snprintf(rp->status, sizeof(rp->status), "200 OK");
+		return HN_ROUTE_REPLY;
+	}
+	if (strcmp(rq->method, "GET") != 0)
+		return reply_error(rp, "405 Method Not Allowed",
+		    "method_not_allowed", "use GET");
+	if (parse_query(qs, rp, h, true) < 0)
+		return HN_ROUTE_REPLY;
+	h->transport = HN_TR_SSE;
+	snprintf(h->addr, sizeof(h->addr), "%s",
+	    rq->remote_addr ? rq->remote_addr : "");
+	return HN_ROUTE_STREAM;
+}
