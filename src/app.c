@@ -251,9 +251,15 @@ store_main(void *arg)
 		app->sq_head = NULL;
 		app->sq_tail = &app->sq_head;
 		quit = app->store_quit;
-		pthread_mutex_unlock(&app->store_mu);
-		if (quit)
+		if (quit) {
+			/* Left for hn_app_free: our sessions go with us. */
+			app->sq_head = reqs;
+			for (r = reqs; r != NULL; r = r->next)
+				app->sq_tail = &r->next;
+			pthread_mutex_unlock(&app->store_mu);
 			break;
+		}
+		pthread_mutex_unlock(&app->store_mu);
 
 		now = hn_now_ms();
 		nops = 0;
