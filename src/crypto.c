@@ -43,7 +43,7 @@ int
 hn_base64_valid(const char *s, size_t n)
 {
 	struct base64_decode_ctx ctx;
-	uint8_t			 bin[BASE64_DECODE_LENGTH(BASE64_TEXT_BLOCK_SIZE)];
+	uint8_t			 bin[BASE64_BINARY_BLOCK_SIZE];
 	char			 back[BASE64_TEXT_BLOCK_SIZE];
 	size_t			 want, off, got, total = 0;
 

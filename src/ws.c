@@ -17,7 +17,7 @@
 #define WS_LEN7			0x7f
 #define WS_LEN16		126	/* a 16-bit length follows */
 #define WS_LEN64		127	/* a 64-bit length follows */
-#define WS_CONTROL_MAX		125	/* payload of a control frame */
+#define WS_CONTROL_MAX		125	/* payload of control frames */
 #define WS_REASON_MAX		(WS_CONTROL_MAX - 2)
 #define WS_HEADER_MAX		14	/* 2 + 8 length + 4 mask */
 #define WS_KEY_LEN		24	/* base64 of 16 bytes */
@@ -31,7 +31,7 @@ static bool	ws_utf8_valid(const unsigned char *, size_t, bool);
 static size_t	ws_utf8_resync(const unsigned char *, size_t);
 static ssize_t	ws_fail(struct hn_ws_event *, uint16_t, const char *);
 
-/* ---- the opening handshake --------------------------------------------- */
+/* ---- the opening handshake ---------------------------------------------- */
 
 static bool
 ws_ows(char c)
@@ -226,9 +226,11 @@ hn_ws_encode_close(unsigned char *out, size_t outsz, uint16_t code,
 	rlen = reason == NULL ? 0 : strnlen(reason, WS_REASON_MAX + 1);
 	if (rlen > WS_REASON_MAX) {
 		/* reason[rlen] is the first byte left out: when it continues
-		 * a character, leave out that whole character. */
+		 * a character, leave out that whole character (at most 3
+		 * bytes back; more is not UTF-8 anyway). */
 		rlen = WS_REASON_MAX;
-		while (rlen > 0 && ((unsigned char)reason[rlen] & 0xc0) == 0x80)
+		while (rlen > WS_REASON_MAX - 3 &&
+		    ((unsigned char)reason[rlen] & 0xc0) == 0x80)
 			rlen--;
 	}
 	body[0] = (unsigned char)(code >> 8);
@@ -238,7 +240,7 @@ hn_ws_encode_close(unsigned char *out, size_t outsz, uint16_t code,
 	return hn_ws_encode(out, outsz, HN_WS_OP_CLOSE, body, 2 + rlen);
 }
 
-/* ---- client frames -------------------------------------------------------- */
+/* ---- client frames ------------------------------------------------------ */
 
 /* RFC 6455 §7.4: codes a peer may put in a close frame (1004-1006 and
  * 1015 are reserved, 1012-2999 not ours to accept unregistered). */

@@ -13,7 +13,8 @@
 #define FIN		0x80
 #define RFC_KEY		"dGhlIHNhbXBsZSBub25jZQ=="
 #define RFC_ACCEPT	"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-#define ZERO_MASK	"\x80\x00\x00\x00\x00"	/* mask bit, key 0: payload as is */
+/* The mask bit and a key of 0: the payload goes as is. */
+#define ZERO_MASK	"\x80\x00\x00\x00\x00"
 #define BIG		70000	/* max_message for the length tests */
 
 /* A fixed-seed generator so every run sees the same "random" input. */
@@ -406,6 +407,8 @@ START_TEST(test_base64_valid)
 		{ "dGhlIHNhbXBsZSBub25jZQ=", 16, 0 },
 		{ "dGhlIHNhbXBsZSBub25jZQ===", 16, 0 },
 		{ "dGhlIHNhbXBsZSBub25jZQ=A", 16, 0 },
+		{ "dGhlIHNhbXBsZSBub25jZQ=\t", 16, 0 },
+		{ "dGhlIHNhbXBsZSBub25jZ Q=", 16, 0 },
 		{ "dGhlIHNhbXBsZSBub25jZ===", 16, 0 },
 		{ "dGhlIHNhbXBsZSBub25j====", 16, 0 },
 		{ "dGhlIHNhbX sZSBub25jZQ==", 16, 0 },
@@ -470,6 +473,9 @@ START_TEST(test_handshake)
 		{ "GET", "websocket", NULL, "13", RFC_KEY, HN_EINVAL },
 		{ "GET", "websocket", "", "13", RFC_KEY, HN_EINVAL },
 		{ "GET", "websocket", "upgradex", "13", RFC_KEY, HN_EINVAL },
+		{ "GET", "websockex", "Upgrade", "13", RFC_KEY, HN_EINVAL },
+		{ "GET", "websocket", "Upgradz, close", "13", RFC_KEY,
+		    HN_EINVAL },
 		{ "GET", "websocket", "keep-alive", "13", RFC_KEY, HN_EINVAL },
 		{ "GET", "websocket", "keep-alive upgrade", "13", RFC_KEY,
 		    HN_EINVAL },
@@ -772,7 +778,7 @@ START_TEST(test_parse_rfc)
 }
 END_TEST
 
-/* ---- the parser: splits ---------------------------------------------------- */
+/* ---- the parser: splits ------------------------------------------------- */
 
 /*
  * A fragmented text with a ping between its fragments and a character
@@ -860,7 +866,7 @@ START_TEST(test_parse_splits)
 }
 END_TEST
 
-/* ---- the parser: lengths ---------------------------------------------------- */
+/* ---- the parser: lengths ------------------------------------------------ */
 
 START_TEST(test_parse_lengths)
 {
@@ -951,7 +957,7 @@ START_TEST(test_parse_errors)
 		ERR("\x09" ZERO_MASK, 1002, 1),		/* fragmented ping */
 		ERR("\x0a" ZERO_MASK, 1002, 1),
 		ERR("\x08" ZERO_MASK, 1002, 1),
-		ERR("\x89\xfe\x00\x7e", 1002, 2),		/* ping of 126 */
+		ERR("\x89\xfe\x00\x7e", 1002, 2),	/* ping of 126 */
 		ERR("\x8a\xff\x00\x00\x00\x00\x00\x00\x00\x7e", 1002, 2),
 		ERR("\x88\xfe\x00\x7e", 1002, 2),
 		ERR("\x80" ZERO_MASK, 1002, 1),		/* lone continuation */
@@ -1040,6 +1046,10 @@ START_TEST(test_parse_errors)
 	n = cframe(in, FIN | HN_WS_OP_TEXT, (const unsigned char *)"abcd",
 	    pl, 11, 0);
 	expect_error(10, in, n, HN_WS_CLOSE_TOO_BIG, 2);
+	/* Without a bound, a frame's length must still fit the return. */
+	expect_error(SIZE_MAX, (const unsigned char *)
+	    "\x81\xff\x7f\xff\xff\xff\xff\xff\xff\xff", 10,
+	    HN_WS_CLOSE_TOO_BIG, 10);
 }
 END_TEST
 
@@ -1104,7 +1114,7 @@ START_TEST(test_parse_close)
 }
 END_TEST
 
-/* ---- the parser: UTF-8 ---------------------------------------------------- */
+/* ---- the parser: UTF-8 -------------------------------------------------- */
 
 #define U8(s, ok)	{ (const unsigned char *)s, sizeof(s) - 1, ok }
 
@@ -1220,7 +1230,7 @@ START_TEST(test_parse_utf8)
 		    &seed);
 		n += cframe_rand(in + n, FIN | HN_WS_OP_PING, "p", 1, &seed);
 		n += cframe_rand(in + n, FIN | HN_WS_OP_CONT,
-		    "\xf0\x9f\x98\x80" + k, 4 - k, &seed);
+		    &"\xf0\x9f\x98\x80"[k], 4 - k, &seed);
 		feed(&log, HN_WS_MESSAGE_MAX, in, n, NULL, 0, NULL);
 		ck_assert_int_eq(log.err, 0);
 		ck_assert_uint_eq(log.n, 3);
@@ -1238,7 +1248,7 @@ START_TEST(test_parse_utf8)
 }
 END_TEST
 
-/* ---- the parser: fragment buffer ------------------------------------------ */
+/* ---- the parser: fragment buffer ---------------------------------------- */
 
 START_TEST(test_parse_frag_buffer)
 {
@@ -1313,6 +1323,34 @@ START_TEST(test_parse_frag_buffer)
 	ck_assert_int_eq(hn_ws_parse(&p, f, n, &ev), n);
 	ck_assert_int_eq(ev.type, HN_WS_EV_TEXT);
 	ck_assert_mem_eq(ev.data, "abcd", 4);
+	hn_ws_parser_free(&p);
+}
+END_TEST
+
+/*
+ * The fragment buffer cannot be had: 1011, and nothing changed, so the
+ * call can be repeated.  (Under ASan a huge malloc must return NULL, not
+ * abort: see __asan_default_options below.)
+ */
+START_TEST(test_parse_enomem)
+{
+	struct hn_ws_parser	 p;
+	struct hn_ws_event	 ev;
+	unsigned char		 f[16], orig[16];
+	size_t			 n;
+
+	hn_ws_parser_init(&p, (size_t)1 << 62);
+	n = cframe(f, HN_WS_OP_TEXT, (const unsigned char *)"abcd", "xy", 2,
+	    0);
+	memcpy(orig, f, n);
+	ck_assert_int_eq(hn_ws_parse(&p, f, n, &ev), HN_ENOMEM);
+	ck_assert_uint_eq(ev.code, HN_WS_CLOSE_INTERNAL);
+	ck_assert_ptr_nonnull(ev.data);
+	ck_assert_ptr_null(p.frag);
+	ck_assert_mem_eq(f, orig, n);
+	p.max_message = HN_WS_MESSAGE_MAX;
+	ck_assert_int_eq(hn_ws_parse(&p, f, n, &ev), n);
+	ck_assert_mem_eq(p.frag, "xy", 2);
 	hn_ws_parser_free(&p);
 }
 END_TEST
@@ -1397,7 +1435,8 @@ START_TEST(test_roundtrip)
 	}
 
 	/* Close frames from the encoder read back with their code. */
-	sn = hn_ws_encode_close(sf, 200, HN_WS_CLOSE_GOING_AWAY, "bye \xc3\xa9");
+	sn = hn_ws_encode_close(sf, 200, HN_WS_CLOSE_GOING_AWAY,
+	    "bye \xc3\xa9");
 	ck_assert_int_eq(sn, 2 + 2 + 6);
 	h = sframe_read(sf, (size_t)sn, &op, &plen);
 	ck_assert_int_eq(op, HN_WS_OP_CLOSE);
@@ -1489,6 +1528,15 @@ START_TEST(test_garbage)
 }
 END_TEST
 
+/* Read by AddressSanitizer, when linked in, at start. */
+const char	*__asan_default_options(void);
+
+const char *
+__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+
 static Suite *
 ws_suite(void)
 {
@@ -1521,6 +1569,7 @@ ws_suite(void)
 	tcase_add_test(tc, test_parse_close);
 	tcase_add_test(tc, test_parse_utf8);
 	tcase_add_test(tc, test_parse_frag_buffer);
+	tcase_add_test(tc, test_parse_enomem);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
