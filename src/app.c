@@ -460,6 +460,19 @@ hn_app_run(struct hn_app *app)
 	while (app->streams != NULL)
 		stream_close(app->streams, true, HN_WS_CLOSE_GOING_AWAY);
 	stream_reap(app);
+	if (app->exit_when_idle) {
+		/*
+		 * CGI: the reader has left (EOF, or lighttpd's SIGTERM), not
+		 * the server.  Its session stays counted for leave_grace, so
+		 * that a reload changes nothing: live until the store thread
+		 * has committed the leave and reaped it after the grace.
+		 */
+		int64_t ms = app->cfg.leave_grace_ms +
+		    2 * app->cfg.poll_interval_ms;
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	return 0;
 }
 

@@ -126,14 +126,15 @@ hn_standalone_conf() {
 	} >"$dir/herenow.conf"
 	# A unix socket path is at most 107 bytes (with lighttpd's "-N").
 	sock=$dir/herenow.sock
-	if [ "${#sock}" -gt 96 ]; then
+	if [ "${#sock}" -gt 90 ]; then
 		sock=$(mktemp -d /tmp/herenow-sock.XXXXXX)/herenow.sock
 	fi
 	hn_fill "$HN_ROOT/conf/lighttpd-herenow.conf.in" \
 	    "$dir/lighttpd-herenow.conf" \
 	    "HERENOW_BIN=$HN_BIN" "HERENOW_CONFIG=$dir/herenow.conf" \
 	    "HERENOW_SOCKET=$sock" "HERENOW_MAX_PROCS=2" \
-	    "HERENOW_WWW=$HN_ROOT/www"
+	    "HERENOW_TUNNEL_SOCKET=${sock%/*}/tunnel.sock" \
+	    "HERENOW_WST_ORIGINS=" "HERENOW_WWW=$HN_ROOT/www"
 	hn_fill "$HN_ROOT/conf/lighttpd-standalone.conf.in" \
 	    "$dir/lighttpd.conf" \
 	    "HERENOW_PORT=$port" "HERENOW_DOCROOT=$HN_ROOT/www" \
