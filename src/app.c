@@ -72,6 +72,42 @@ app_store_enqueue(struct hn_app *app, struct sreq *r)
 	pthread_mutex_unlock(&app->store_mu);
 }
 
+static void
+sync_done(struct sync_wait *w, int rc)
+{
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	w->rc = rc;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int
+hn_app_commit(void *arg, const struct hn_op *op)
+{
+	struct hn_app		*app = arg;
+	struct sync_wait	 w;
+	struct sreq		*r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return HN_EDB;
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	r->op = *op;
+	r->wait = &w;
+	app_store_enqueue(app, r);
+	/* The store thread retries a batch until the database takes it, so
+	 * this ends; a stopping process answers HN_EDB. */
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	return w.rc;
+}
+
 /* ---- hand-off from the acceptors --------------------------------------- */
 
 int
@@ -298,15 +334,17 @@ store_main(void *arg)
 		}
 		if (failed) {
 			/* Keep the batch for the next round, in order. */
-			pthread_mutex_lock(&app->store_mu);
-			for (r = reqs; r->next != NULL; r = r->next)
-				;
-			r->next = app->sq_head;
-			app->sq_head = reqs;
-			if (r->next == NULL)
-				app->sq_tail = &r->next;
-			pthread_mutex_unlock(&app->store_mu);
-			reqs = NULL;
+			if (reqs != NULL) {
+				pthread_mutex_lock(&app->store_mu);
+				for (r = reqs; r->next != NULL; r = r->next)
+					;
+				r->next = app->sq_head;
+				app->sq_head = reqs;
+				if (r->next == NULL)
+					app->sq_tail = &r->next;
+				pthread_mutex_unlock(&app->store_mu);
+				reqs = NULL;
+			}
 			if (next_beat <= now)
 				next_beat = now + app->cfg.poll_interval_ms;
 			if (expiry <= now)
@@ -327,6 +365,8 @@ store_main(void *arg)
 		}
 		for (r = reqs; r != NULL; r = next) {
 			next = r->next;
+			if (r->wait != NULL)
+				sync_done(r->wait, HN_OK);
 			if (r->ack != NULL) {
 				for (i = 0; i < r->npages; i++) {
 					if (hn_store_count(app->store,
@@ -499,6 +539,8 @@ hn_app_free(struct hn_app *app)
 		qnext = q->next;
 		if (q->ack != NULL)
 			stream_acked(q->ack);
+		if (q->wait != NULL)
+			sync_done(q->wait, HN_EDB);
 		free(q);
 	}
 	for (r = app->res_head; r != NULL; r = next) {

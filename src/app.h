@@ -50,6 +50,9 @@ int		 hn_app_handoff(struct hn_app *, const struct hn_handoff *);
 int		 hn_app_listen_tunnel(struct hn_app *, int lfd);
 /* CGI: hn_app_run returns once the last stream has ended. */
 void		 hn_app_exit_when_idle(struct hn_app *);
+/* From an acceptor thread: has the store thread commit op and waits until
+ * it is in the table.  0 or HN_EDB (the process is stopping). */
+int		 hn_app_commit(void *app, const struct hn_op *);
 /* Set by the signal handlers. */
 bool		 hn_app_stopping(void);
 
@@ -60,12 +63,23 @@ struct hn_request {
 	const char	*query;
 	const char	*remote_addr;
 	const char	*upgrade, *connection, *ws_key, *ws_version, *origin;
+	const char	*if_none_match;
+	const char	*body;		/* POST: at most HN_BODY_MAX bytes */
+	size_t		 body_len;
+	bool		 body_too_big;
 	bool		 can_upgrade;	/* the carrier passes a WebSocket on */
+	/* Commits one op (beat, leave) and returns once it is in the
+	 * table: 0, or HN_EDB. */
+	int		(*commit)(void *arg, const struct hn_op *);
+	void		*commit_arg;
 };
+#define HN_BODY_MAX	4096
 struct hn_reply {
 	char		 status[48];	/* "400 Bad Request" */
+	char		 content_type[32];	/* "": application/json */
+	char		 cache[32];	/* Cache-Control; "": by status */
 	char		 headers[128];	/* extra lines, each ending in CRLF */
-	char		 body[1024];	/* JSON */
+	char		 body[1536];	/* "" for none (204, 304) */
 };
 enum { HN_ROUTE_REPLY, HN_ROUTE_STREAM };
 /*
@@ -80,6 +94,11 @@ int		 hn_route(const struct hn_config *, struct hn_store *reader,
  * into out; 0, or HN_EINVAL when the path is not under the prefix. */
 int		 hn_route_endpoint(const char *uri, const char *prefix,
 		    char *out, size_t outsz);
+
+/* Writes rp as a CGI response head and body into out; returns its length
+ * (truncated responses never happen: every part is bounded). */
+size_t		 hn_reply_format(const struct hn_reply *, char *out,
+		    size_t outsz);
 
 /* cgi.c: one request on stdin/stdout (shared hosting, cgi.upgrade) */
 int		 hn_cgi_run(const struct hn_config *);

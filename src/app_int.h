@@ -58,9 +58,16 @@ struct stream {
 
 /* loop -> store thread: an op to commit, and/or a stream to answer with
  * the counts of pages (copied here, so the stream may change meanwhile). */
+struct sync_wait {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	bool		 done;
+	int		 rc;
+};
 struct sreq {
 	struct sreq	*next;
 	struct hn_op	 op;		/* kind 0: nothing to write */
+	struct sync_wait *wait;		/* an acceptor waits for the commit */
 	struct stream	*ack;
 	int		 npages;
 	char		 pages[][HN_PAGE_MAX + 1];

@@ -16,11 +16,57 @@
 static void
 cgi_reply(const struct hn_reply *rp)
 {
-	printf("Status: %s\r\nContent-Type: application/json\r\n"
-	    "Cache-Control: %s\r\n%s\r\n%s\n", rp->status,
-	    strncmp(rp->status, "200", 3) == 0 ? "max-age=1" : "no-store",
-	    rp->headers, rp->body);
+	char	 out[2048];
+	size_t	 n = hn_reply_format(rp, out, sizeof(out));
+
+	fwrite(out, 1, n, stdout);
 	fflush(stdout);
+}
+
+/* Beats and leaves of a CGI process go straight to the table through a
+ * writer of its own: the session has no owner, so it outlives us. */
+struct cgi_writer {
+	const struct hn_config	*cfg;
+	struct hn_store		*store;
+};
+
+static int
+cgi_commit(void *arg, const struct hn_op *op)
+{
+	struct cgi_writer	*w = arg;
+	char			 err[256];
+
+	if (w->store == NULL && (w->store = hn_store_open(w->cfg->db,
+	    HN_STORE_WRITER, w->cfg->stale_after_ms, w->cfg->leave_grace_ms,
+	    hn_now_ms(), err, sizeof(err))) == NULL) {
+		log_warnx("%s: %s", __func__, err);
+		return HN_EDB;
+	}
+	return hn_store_apply(w->store, op, 1, false, hn_now_ms()) < 0 ?
+	    HN_EDB : HN_OK;
+}
+
+/* Reads a POST body of at most HN_BODY_MAX bytes from stdin. */
+static void
+cgi_body(struct hn_request *rq, char *buf)
+{
+	const char	*cl = getenv("CONTENT_LENGTH");
+	long		 want = cl != NULL ? strtol(cl, NULL, 10) : 0;
+	size_t		 got = 0;
+	ssize_t		 n;
+
+	rq->body = buf;
+	rq->body_len = 0;
+	if (want <= 0)
+		return;
+	if (want > HN_BODY_MAX) {
+		rq->body_too_big = true;
+		return;
+	}
+	while (got < (size_t)want &&
+	    (n = read(STDIN_FILENO, buf + got, (size_t)want - got)) > 0)
+		got += (size_t)n;
+	rq->body_len = got;
 }
 
 int
@@ -31,8 +77,9 @@ hn_cgi_run(const struct hn_config *cfg)
 	struct hn_handoff	*h;
 	struct hn_store		*reader;
 	struct hn_app		*app;
+	struct cgi_writer	 w = { cfg, NULL };
 	const char		*pi;
-	char			 err[512];
+	char			 err[512], body[HN_BODY_MAX];
 	int			 rc;
 
 	memset(&rq, 0, sizeof(rq));
@@ -50,6 +97,10 @@ hn_cgi_run(const struct hn_config *cfg)
 	rq.ws_key = getenv("HTTP_SEC_WEBSOCKET_KEY");
 	rq.ws_version = getenv("HTTP_SEC_WEBSOCKET_VERSION");
 	rq.origin = getenv("HTTP_ORIGIN");
+	rq.if_none_match = getenv("HTTP_IF_NONE_MATCH");
+	rq.commit = cgi_commit;
+	rq.commit_arg = &w;
+	cgi_body(&rq, body);
 	/* mod_cgi hands a CGI an upgrade only with cgi.upgrade enabled. */
 	rq.can_upgrade = true;
 
@@ -69,6 +120,7 @@ hn_cgi_run(const struct hn_config *cfg)
 	}
 	rc = hn_route(cfg, reader, &rq, &rp, h);
 	hn_store_close(reader);
+	hn_store_close(w.store);
 	if (rc == HN_ROUTE_REPLY) {
 		cgi_reply(&rp);
 		free(h);

@@ -43,12 +43,30 @@ struct hn_fcgi {
 static void
 send_reply(FCGX_Request *req, const struct hn_reply *rp)
 {
-	FCGX_FPrintF(req->out, "Status: %s\r\n"
-	    "Content-Type: application/json\r\n"
-	    "Cache-Control: %s\r\n"
-	    "%s\r\n%s\n", rp->status,
-	    strncmp(rp->status, "200", 3) == 0 ? "max-age=1" : "no-store",
-	    rp->headers, rp->body);
+	char	 out[2048];
+	size_t	 n = hn_reply_format(rp, out, sizeof(out));
+
+	FCGX_PutStr(out, (int)n, req->out);
+}
+
+/* Reads a POST body of at most HN_BODY_MAX bytes into buf. */
+static void
+read_body(FCGX_Request *req, struct hn_request *rq, char *buf)
+{
+	const char	*cl = FCGX_GetParam("CONTENT_LENGTH", req->envp);
+	long		 want = cl != NULL ? strtol(cl, NULL, 10) : 0;
+	int		 n;
+
+	rq->body = buf;
+	rq->body_len = 0;
+	if (want <= 0)
+		return;
+	if (want > HN_BODY_MAX) {
+		rq->body_too_big = true;
+		return;
+	}
+	n = FCGX_GetStr(buf, (int)want, req->in);
+	rq->body_len = n > 0 ? (size_t)n : 0;
 }
 
 /* Returns true when the request's connection was handed to the loop. */
@@ -61,7 +79,7 @@ handle(struct acceptor *a, FCGX_Request *req)
 	struct hn_reply		 rp;
 	struct hn_handoff	*h;
 	const char		*uri;
-	char			 ep[64];
+	char			 ep[64], body[HN_BODY_MAX];
 	bool			 taken = false;
 
 	memset(&rq, 0, sizeof(rq));
@@ -85,6 +103,10 @@ handle(struct acceptor *a, FCGX_Request *req)
 	rq.ws_key = FCGX_GetParam("HTTP_SEC_WEBSOCKET_KEY", req->envp);
 	rq.ws_version = FCGX_GetParam("HTTP_SEC_WEBSOCKET_VERSION", req->envp);
 	rq.origin = FCGX_GetParam("HTTP_ORIGIN", req->envp);
+	rq.if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH", req->envp);
+	rq.commit = hn_app_commit;
+	rq.commit_arg = app;
+	read_body(req, &rq, body);
 	/* lighttpd 1.4.69 forwards HTTP_UPGRADE too but cannot tunnel: only
 	 * the operator knows (DESIGN §3). */
 	rq.can_upgrade = cfg->fastcgi_upgrade;

@@ -194,6 +194,14 @@ ssize_t	 hn_fcgi_parse(struct hn_fcgi_parser *, const unsigned char *in,
  * HN_ETOOBIG. */
 ssize_t	 hn_json_count(char *out, size_t outsz, const char *page,
 	    long readers, long tabs, long site, bool nl);
+/*
+ * A POST body as JSON: copies the string members named in names (n of
+ * them) into outs[i] (outszs[i] bytes, NUL-terminated; "" when absent).
+ * Returns 0, HN_EINVAL (not a JSON object, a member not a string or with
+ * a NUL) or HN_ETOOBIG (a member longer than its buffer).
+ */
+int	 hn_json_fields(const char *buf, size_t len, const char *const *names,
+	    char *const *outs, const size_t *outszs, size_t n);
 /* {"type":"error","code":...,"message":...} (no newline). */
 ssize_t	 hn_json_error(char *out, size_t outsz, const char *code,
 	    const char *message);
@@ -208,12 +216,18 @@ enum hn_op_kind {
 				   of the same visitor on the same page */
 	HN_OP_LEAVE,		/* session ended: counted for leave_grace */
 	HN_OP_DROP,		/* session removed at once (shutdown) */
+	HN_OP_BEAT,		/* a polling client's beat: creates or
+				   refreshes an owner-less session that lives
+				   stale_after past its last beat */
 };
+/* Session ids of polling clients: 'b' and 15 hex digits, so a beat can
+ * never touch a stream's session. */
+#define HN_BEAT_SID_PREFIX	'b'
 struct hn_op {
 	int	 kind;
 	char	 sid[HN_SID_LEN + 1];
-	char	 page[HN_PAGE_MAX + 1];		/* JOIN only */
-	char	 visitor[HN_VISITOR_MAX + 2];	/* JOIN only; "~sid" if none */
+	char	 page[HN_PAGE_MAX + 1];		/* JOIN, BEAT */
+	char	 visitor[HN_VISITOR_MAX + 2];	/* JOIN, BEAT; "~sid" if none */
 };
 
 #define HN_STORE_WRITER	0x1	/* registers an owner; may write */
@@ -239,8 +253,8 @@ const char	*hn_store_owner(const struct hn_store *);
  */
 int		 hn_store_apply(struct hn_store *, const struct hn_op *ops,
 		    size_t n, bool beat, int64_t now);
-/* Milliseconds since the epoch when a session of ours in grace expires,
- * or INT64_MAX when none. */
+/* Milliseconds since the epoch when the first session in grace expires
+ * (anybody's: a polling client's session has no owner), or INT64_MAX. */
 int64_t		 hn_store_next_expiry(struct hn_store *);
 /* 1 when another connection committed since the last call, 0 if not,
  * HN_EDB. */

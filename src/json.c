@@ -419,3 +419,40 @@ hn_json_msg_prefix(const char *buf, size_t len, struct hn_msg *msg,
 	json_decref(root);
 	return rc != 0 ? rc : end;
 }
+
+int
+hn_json_fields(const char *buf, size_t len, const char *const *names,
+    char *const *outs, const size_t *outszs, size_t n)
+{
+	json_t		*root, *v;
+	json_error_t	 err;
+	size_t		 i, l;
+	int		 rc = HN_OK;
+
+	for (i = 0; i < n; i++)
+		outs[i][0] = '\0';
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	if (root == NULL)
+		return HN_EINVAL;
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return HN_EINVAL;
+	}
+	for (i = 0; i < n && rc == HN_OK; i++) {
+		if ((v = json_object_get(root, names[i])) == NULL)
+			continue;
+		if (!json_is_string(v)) {
+			rc = HN_EINVAL;
+			break;
+		}
+		l = json_string_length(v);
+		if (l != strlen(json_string_value(v)))
+			rc = HN_EINVAL;
+		else if (l >= outszs[i])
+			rc = HN_ETOOBIG;
+		else
+			memcpy(outs[i], json_string_value(v), l + 1);
+	}
+	json_decref(root);
+	return rc;
+}

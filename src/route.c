@@ -152,6 +152,157 @@ route_ws(const struct hn_config *cfg, const struct hn_request *rq,
 	return HN_ROUTE_STREAM;
 }
 
+/*
+ * A beat or leave body: a form (navigator.sendBeacon with URLSearchParams)
+ * or a JSON object (text/plain or application/json), whatever the
+ * Content-Type says, since sendBeacon cannot always set it.
+ */
+static int
+parse_beat(const struct hn_request *rq, struct hn_reply *rp,
+    struct hn_op *op, bool *new_sid)
+{
+	char		 page[HN_PAGE_RAW_MAX + 1], sid[HN_SID_LEN + 2];
+	char		 visitor[HN_VISITOR_MAX + 2];
+	const char	*names[] = { "page", "visitor", "sid" };
+	char *const	 outs[] = { page, visitor, sid };
+	const size_t	 sizes[] = { sizeof(page), sizeof(visitor),
+			    sizeof(sid) };
+	const char	*why = NULL, *b = rq->body ? rq->body : "";
+	size_t		 len = rq->body_len, i, l;
+	int		 rc = HN_OK;
+
+	if (rq->body_too_big) {
+		reply_error(rp, "413 Payload Too Large", "body_too_long",
+		    "the body is longer than 4096 bytes");
+		return HN_EINVAL;
+	}
+	for (i = 0; i < len && (b[i] == ' ' || b[i] == '\n' ||
+	    b[i] == '\r' || b[i] == '\t'); i++)
+		;
+	if (i < len && b[i] == '{') {
+		rc = hn_json_fields(b, len, names, outs, sizes, 3);
+		if (rc < 0) {
+			reply_error(rp, "400 Bad Request", "bad_body",
+			    "the body is no JSON object of strings");
+			return HN_EINVAL;
+		}
+	} else {
+		for (i = 0; i < 3 && rc >= 0; i++)
+			if ((rc = hn_query_get(b, len, names[i], outs[i],
+			    sizes[i], &l)) == 0)
+				outs[i][0] = '\0';
+		if (rc < 0) {
+			reply_error(rp, "400 Bad Request", "bad_body",
+			    "the form is not valid");
+			return HN_EINVAL;
+		}
+	}
+	memset(op, 0, sizeof(*op));
+	if (page[0] == '\0') {
+		reply_error(rp, "400 Bad Request", "missing_page",
+		    "the page field is required");
+		return HN_EINVAL;
+	}
+	if (hn_page_normalize(page, strlen(page), op->page, &why) < 0) {
+		reply_error(rp, "400 Bad Request", "bad_page",
+		    why != NULL ? why : "the page is not a valid path");
+		return HN_EINVAL;
+	}
+	if (!hn_visitor_valid(visitor, strlen(visitor))) {
+		reply_error(rp, "400 Bad Request", "bad_visitor",
+		    "visitor must be 1-64 of A-Z a-z 0-9 _ -");
+		return HN_EINVAL;
+	}
+	memcpy(op->visitor, visitor, strlen(visitor) + 1);
+	/* Our own kind of id back, or a new one: a beat never reaches a
+	 * stream's session. */
+	l = strlen(sid);
+	*new_sid = l != HN_SID_LEN || sid[0] != HN_BEAT_SID_PREFIX ||
+	    strspn(sid + 1, "0123456789abcdef") != HN_SID_LEN - 1;
+	if (*new_sid) {
+		op->sid[0] = HN_BEAT_SID_PREFIX;
+		if (hn_random_hex(op->sid + 1, HN_SID_LEN - 1) < 0) {
+			reply_error(rp, "503 Service Unavailable", "busy",
+			    "no random numbers");
+			return HN_EINVAL;
+		}
+	} else {
+		memcpy(op->sid, sid, HN_SID_LEN + 1);
+	}
+	return HN_OK;
+}
+
+/* POST beat: a polling client's heartbeat; answers the count, its session
+ * id and when to beat again.  POST leave: its goodbye (sendBeacon). */
+static int
+route_beat(const struct hn_config *cfg, struct hn_store *reader,
+    const struct hn_request *rq, struct hn_reply *rp, bool leave)
+{
+	struct hn_op	 op;
+	long		 readers, tabs, site;
+	bool		 new_sid;
+	ssize_t		 n;
+
+	if (strcmp(rq->method, "POST") != 0)
+		return reply_error(rp, "405 Method Not Allowed",
+		    "method_not_allowed", "use POST");
+	if (parse_beat(rq, rp, &op, &new_sid) < 0)
+		return HN_ROUTE_REPLY;
+	if (leave) {
+		if (new_sid)
+			return reply_error(rp, "400 Bad Request", "bad_sid",
+			    "leave needs the sid of a beat");
+		op.kind = HN_OP_LEAVE;
+		if (rq->commit == NULL || rq->commit(rq->commit_arg, &op) < 0)
+			return reply_error(rp, "503 Service Unavailable",
+			    "db_error", "the session table is not writable");
+		snprintf(rp->status, sizeof(rp->status), "204 No Content");
+		return HN_ROUTE_REPLY;
+	}
+	op.kind = HN_OP_BEAT;
+	if (rq->commit == NULL || rq->commit(rq->commit_arg, &op) < 0 ||
+	    hn_store_count(reader, op.page, &readers, &tabs, &site) < 0)
+		return reply_error(rp, "503 Service Unavailable", "db_error",
+		    "the session table is not writable");
+	n = hn_json_count(rp->body, sizeof(rp->body), op.page, readers, tabs,
+	    site, false);
+	/* The count object, then the fields only a beat has. */
+	if (n < 2 || (size_t)n + 64 > sizeof(rp->body))
+		return reply_error(rp, "500 Internal Server Error", "internal",
+		    "the answer does not fit");
+	snprintf(rp->body + n - 1, sizeof(rp->body) - (size_t)n + 1,
+	    ",\"sid\":\"%s\",\"next\":%lld}", op.sid,
+	    (long long)(cfg->stale_after_ms / 3));
+	snprintf(rp->status, sizeof(rp->status), "200 OK");
+	snprintf(rp->cache, sizeof(rp->cache), "no-store");
+	return HN_ROUTE_REPLY;
+}
+
+/* An SVG badge for pages without JavaScript: <img src=".../badge.svg">. */
+static int
+route_badge(struct hn_reply *rp, long readers)
+{
+	char	 label[48];
+	int	 w;
+
+	snprintf(label, sizeof(label), "%ld reading now", readers);
+	/* Verdana 11px is about 7 px a character. */
+	w = (int)strlen(label) * 7 + 12;
+	snprintf(rp->body, sizeof(rp->body),
+	    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+	    "height=\"20\" role=\"img\" aria-label=\"%s\">"
+	    "<title>%s</title>"
+	    "<rect width=\"%d\" height=\"20\" rx=\"3\" fill=\"#444\"/>"
+	    "<text x=\"%d\" y=\"14\" fill=\"#fff\" "
+	    "font-family=\"Verdana,DejaVu Sans,sans-serif\" font-size=\"11\" "
+	    "text-anchor=\"middle\">%s</text></svg>", w, label, label, w,
+	    w / 2, label);
+	snprintf(rp->status, sizeof(rp->status), "200 OK");
+	snprintf(rp->content_type, sizeof(rp->content_type), "image/svg+xml");
+	snprintf(rp->cache, sizeof(rp->cache), "max-age=5");
+	return HN_ROUTE_REPLY;
+}
+
 int
 hn_route(const struct hn_config *cfg, struct hn_store *reader,
     const struct hn_request *rq, struct hn_reply *rp, struct hn_handoff *h)
@@ -164,8 +315,10 @@ hn_route(const struct hn_config *cfg, struct hn_store *reader,
 	memset(h, 0, sizeof(*h));
 	if (strcmp(ep, "ws") == 0)
 		return route_ws(cfg, rq, rp, h);
+	if (strcmp(ep, "beat") == 0 || strcmp(ep, "leave") == 0)
+		return route_beat(cfg, reader, rq, rp, ep[0] == 'l');
 	if (strcmp(ep, "sse") != 0 && strcmp(ep, "count") != 0 &&
-	    strcmp(ep, "health") != 0)
+	    strcmp(ep, "health") != 0 && strcmp(ep, "badge.svg") != 0)
 		return reply_error(rp, "404 Not Found", "not_found",
 		    "no such endpoint");
 	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0)
@@ -180,14 +333,31 @@ hn_route(const struct hn_config *cfg, struct hn_store *reader,
 		return reply(rp, ok ? "200 OK" : "503 Service Unavailable",
 		    body);
 	}
-	if (strcmp(ep, "count") == 0) {
+	if (strcmp(ep, "count") == 0 || strcmp(ep, "badge.svg") == 0) {
+		char etag[80];
 		if (parse_query(qs, rp, h, false) < 0)
 			return HN_ROUTE_REPLY;
-		if (hn_store_count(reader, h->page, &readers, &tabs, &site) < 0 ||
-		    hn_json_count(rp->body, sizeof(rp->body), h->page, readers,
-		    tabs, site, false) < 0)
+		if (hn_store_count(reader, h->page, &readers, &tabs, &site) < 0)
 			return reply_error(rp, "503 Service Unavailable",
 			    "db_error", "the session table cannot be read");
+		if (ep[0] == 'b')
+			return route_badge(rp, readers);
+		/* The counts are the whole answer: they make the tag. */
+		snprintf(etag, sizeof(etag), "W/\"%ld.%ld.%ld\"", readers,
+		    tabs, site);
+		snprintf(rp->headers, sizeof(rp->headers), "ETag: %s\r\n",
+		    etag);
+		snprintf(rp->cache, sizeof(rp->cache), "max-age=1");
+		if (rq->if_none_match != NULL &&
+		    strstr(rq->if_none_match, etag) != NULL) {
+			snprintf(rp->status, sizeof(rp->status),
+			    "304 Not Modified");
+			return HN_ROUTE_REPLY;
+		}
+		if (hn_json_count(rp->body, sizeof(rp->body), h->page, readers,
+		    tabs, site, false) < 0)
+			return reply_error(rp, "500 Internal Server Error",
+			    "internal", "the answer does not fit");
 		snprintf(rp->status, sizeof(rp->status), "200 OK");
 		return HN_ROUTE_REPLY;
 	}
@@ -200,4 +370,26 @@ hn_route(const struct hn_config *cfg, struct hn_store *reader,
 	snprintf(h->addr, sizeof(h->addr), "%s",
 	    rq->remote_addr ? rq->remote_addr : "");
 	return HN_ROUTE_STREAM;
+}
+
+size_t
+hn_reply_format(const struct hn_reply *rp, char *out, size_t outsz)
+{
+	const char	*cache = rp->cache;
+	int		 n;
+
+	if (cache[0] == '\0')
+		cache = strncmp(rp->status, "200", 3) == 0 ? "max-age=1" :
+		    "no-store";
+	if (rp->body[0] == '\0')
+		n = snprintf(out, outsz, "Status: %s\r\nCache-Control: %s\r\n"
+		    "%s\r\n", rp->status, cache, rp->headers);
+	else
+		n = snprintf(out, outsz, "Status: %s\r\nContent-Type: %s\r\n"
+		    "Cache-Control: %s\r\n%s\r\n%s\n", rp->status,
+		    rp->content_type[0] ? rp->content_type : "application/json",
+		    cache, rp->headers, rp->body);
+	if (n < 0)
+		return 0;
+	return (size_t)n < outsz ? (size_t)n : outsz - 1;
 }

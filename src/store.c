@@ -21,7 +21,7 @@
 
 #include "hn.h"
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2
 #define STORE_BUSY_MS		2000
 
 /* Schema migrations: index i brings user_version i to i + 1. */
@@ -47,6 +47,10 @@ static const char *const store_migrations[] = {
 	"  id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
 	"  readers INTEGER NOT NULL, peak INTEGER NOT NULL, peak_at INTEGER);"
 	"INSERT INTO site VALUES (1, 0, 0, 0, NULL);",
+	/* 2: polling clients' sessions (no owner; reaped by age) */
+	"ALTER TABLE sessions ADD COLUMN beat INTEGER;"
+	"CREATE INDEX sessions_beat ON sessions(beat)"
+	"  WHERE beat IS NOT NULL;",
 };
 
 enum {
@@ -71,6 +75,10 @@ enum {
 	ST_OWN_SESSIONS,
 	ST_DEL_OWNER,
 	ST_OWNED,
+	ST_BEAT_FIND,
+	ST_BEAT_REFRESH,
+	ST_BEAT_INSERT,
+	ST_BEAT_STALE,
 	ST_COUNT_
 };
 
@@ -122,12 +130,21 @@ static const char *const store_sql[ST_COUNT_] = {
 	[ST_SITE_READ] = "SELECT seq, readers FROM site WHERE id = 1",
 	[ST_COUNT] = "SELECT readers, tabs FROM pages WHERE page = ?1",
 	[ST_NEXT_EXPIRY] =
-	    "SELECT min(ended) FROM sessions WHERE owner = ?1"
-	    " AND ended IS NOT NULL",
+	    "SELECT min(ended) FROM sessions WHERE ended IS NOT NULL",
 	[ST_OWN_SESSIONS] =
 	    "DELETE FROM sessions WHERE owner = ?1 RETURNING page",
 	[ST_DEL_OWNER] = "DELETE FROM owners WHERE id = ?1",
 	[ST_OWNED] = "SELECT 1 FROM owners WHERE id = ?1",
+	[ST_BEAT_FIND] =
+	    "SELECT page FROM sessions WHERE sid = ?1 AND beat IS NOT NULL",
+	[ST_BEAT_REFRESH] =
+	    "UPDATE sessions SET beat = ?2, ended = NULL WHERE sid = ?1",
+	[ST_BEAT_INSERT] =
+	    "INSERT INTO sessions(sid, owner, page, visitor, created, beat)"
+	    " VALUES (?1, '', ?2, ?3, ?4, ?4)",
+	[ST_BEAT_STALE] =
+	    "DELETE FROM sessions WHERE beat IS NOT NULL AND beat <= ?1"
+	    " RETURNING page",
 };
 
 struct hn_store {
@@ -370,6 +387,60 @@ store_recount(struct hn_store *s, int64_t now)
 	return n;
 }
 
+/*
+ * A polling client's beat.  Its session has no owner (the process that
+ * answered one beat need not answer the next) and lives stale_after past
+ * its last beat; a beat for another page moves it, one after a leave
+ * revives it.
+ */
+static int
+store_beat(struct hn_store *s, const struct hn_op *op, int64_t now)
+{
+	sqlite3_stmt	*st;
+	int		 rc, same = -1;
+
+	if (op->sid[0] != HN_BEAT_SID_PREFIX)
+		return HN_EINVAL;
+	st = s->st[ST_BEAT_FIND];
+	sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		same = strcmp((const char *)sqlite3_column_text(st, 0),
+		    op->page) == 0;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return HN_EDB;
+	if (same == 1) {
+		st = s->st[ST_BEAT_REFRESH];
+		sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now);
+		/* A revived session counted all along: no count changes. */
+		return store_step(s, ST_BEAT_REFRESH, false) < 0 ? HN_EDB :
+		    HN_OK;
+	}
+	if (same == 0) {
+		st = s->st[ST_DROP];
+		sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
+		if (store_step(s, ST_DROP, true) < 0)
+			return HN_EDB;
+	}
+	st = s->st[ST_TAKEOVER];
+	sqlite3_bind_text(st, 1, op->page, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->visitor, -1, SQLITE_STATIC);
+	if (store_step(s, ST_TAKEOVER, true) < 0)
+		return HN_EDB;
+	st = s->st[ST_BEAT_INSERT];
+	sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->page, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, op->visitor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now);
+	if (store_step(s, ST_BEAT_INSERT, false) < 0)
+		return HN_EDB;
+	store_touch(s, op->page);
+	return HN_OK;
+}
+
 static int
 store_op(struct hn_store *s, const struct hn_op *op, int64_t now)
 {
@@ -401,6 +472,8 @@ store_op(struct hn_store *s, const struct hn_op *op, int64_t now)
 		st = s->st[ST_DROP];
 		sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
 		return store_step(s, ST_DROP, true) < 0 ? HN_EDB : HN_OK;
+	case HN_OP_BEAT:
+		return store_beat(s, op, now);
 	}
 	return HN_EINVAL;
 }
@@ -468,6 +541,10 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 		sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
 		if (store_step(s, ST_STALE_OWNERS, false) < 0)
 			goto fail;
+		st = s->st[ST_BEAT_STALE];
+		sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
+		if (store_step(s, ST_BEAT_STALE, true) < 0)
+			goto fail;
 	}
 	if ((touched = store_recount(s, now)) < 0)
 		goto fail;
@@ -486,7 +563,6 @@ hn_store_next_expiry(struct hn_store *s)
 	sqlite3_stmt	*st = s->st[ST_NEXT_EXPIRY];
 	int64_t		 t = INT64_MAX;
 
-	sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    sqlite3_column_type(st, 0) != SQLITE_NULL)
 		t = sqlite3_column_int64(st, 0) + s->leave_grace_ms;

@@ -407,7 +407,7 @@ START_TEST(test_open_schema)
 
 	w = open_writer(STALE, GRACE, T0);
 	ck_assert_int_eq(access(dbpath, F_OK), 0);
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
 	sql_text("PRAGMA journal_mode", mode, sizeof(mode));
 	ck_assert_str_eq(mode, "wal");
 	ck_assert_int_eq(hn_store_check(w), 0);
@@ -453,7 +453,7 @@ START_TEST(test_open_again)
 	/* A second writer and a reader run the migrations again: no-op. */
 	w2 = open_writer(STALE, GRACE, T0 + 2);
 	r = open_reader();
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master"),
 	    objects);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM site"), 1);
@@ -490,7 +490,7 @@ START_TEST(test_open_newer_schema)
 	FILE		*f;
 
 	hn_store_close(open_reader());
-	sql_exec("PRAGMA user_version = 2");
+	sql_exec("PRAGMA user_version = 99");
 
 	err[0] = '\0';
 	s = hn_store_open(dbpath, HN_STORE_WRITER, STALE, GRACE, T0, err,
@@ -502,7 +502,7 @@ START_TEST(test_open_newer_schema)
 	ck_assert_ptr_null(s);
 	ck_assert_msg(strstr(err, "newer") != NULL, "err: %s", err);
 	/* Refusing touched nothing. */
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 99);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM owners"), 0);
 
 	/* A file that is no database is refused with a message too. */
@@ -825,13 +825,13 @@ START_TEST(test_next_expiry)
 	join(b, "b1", "/p", "v3", T0);
 	end(a, HN_OP_LEAVE, "a2", T0 + 200);
 	end(a, HN_OP_LEAVE, "a1", T0 + 300);
-	/* The earliest of our own leaving sessions, with our grace. */
+	/* The earliest leaving session, with our grace: anybody's, since a
+	 * polling client's session has no owner to time it. */
 	ck_assert_int_eq(hn_store_next_expiry(a), T0 + 200 + GRACE);
-	/* Other owners' leaving sessions are not ours to time. */
-	ck_assert_int_eq(hn_store_next_expiry(b), INT64_MAX);
+	ck_assert_int_eq(hn_store_next_expiry(b), T0 + 200 + 500);
 	end(b, HN_OP_LEAVE, "b1", T0 + 100);
 	ck_assert_int_eq(hn_store_next_expiry(b), T0 + 100 + 500);
-	ck_assert_int_eq(hn_store_next_expiry(a), T0 + 200 + GRACE);
+	ck_assert_int_eq(hn_store_next_expiry(a), T0 + 100 + GRACE);
 
 	/* Any writer expires every owner's sessions whose grace ran out
 	 * by its own grace; b's is shorter. */
@@ -846,6 +846,65 @@ START_TEST(test_next_expiry)
 	ck_assert_int_eq(hn_store_next_expiry(b), INT64_MAX);
 	hn_store_close(b);
 	hn_store_close(a);
+}
+END_TEST
+
+/* ---- polling clients' beats ----------------------------------------------- */
+
+static int
+beat(struct hn_store *s, const char *sid, const char *page,
+    const char *visitor, int64_t now)
+{
+	struct hn_op	 op;
+
+	op_join(&op, sid, page, visitor);
+	op.kind = HN_OP_BEAT;
+	return hn_store_apply(s, &op, 1, false, now);
+}
+
+START_TEST(test_beat_sessions)
+{
+	struct hn_store	*a, *b;
+
+	a = open_writer(STALE, GRACE, T0);
+	b = open_writer(STALE, GRACE, T0);
+	/* A first beat makes an owner-less session; a second refreshes it. */
+	ck_assert_int_ge(beat(a, "b000000000000001", "/p", "v1", T0), 0);
+	ck_counts(a, "/p", 1, 1, 1);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM sessions WHERE "
+	    "owner = '' AND beat IS NOT NULL"), 1);
+	ck_assert_int_ge(beat(b, "b000000000000001", "/p", "v1", T0 + 100),
+	    0);
+	ck_counts(a, "/p", 1, 1, 1);
+	ck_assert_int_eq(sql_int("SELECT beat FROM sessions"), T0 + 100);
+	/* The process that answered it may go: the session stays. */
+	hn_store_close(a);
+	ck_counts(b, "/p", 1, 1, 1);
+	/* A beat for another page moves it. */
+	ck_assert_int_ge(beat(b, "b000000000000001", "/q", "v1", T0 + 200),
+	    0);
+	ck_counts(b, "/p", 0, 0, 1);
+	ck_counts(b, "/q", 1, 1, 1);
+	/* A beat with a stream's kind of id touches nothing. */
+	join(b, "0123456789abcdef", "/q", "v2", T0 + 200);
+	ck_assert_int_ge(beat(b, "0123456789abcdef", "/r", "v2", T0 + 300),
+	    0);
+	ck_counts(b, "/q", 2, 2, 2);
+	ck_counts(b, "/r", 0, 0, 2);
+	/* A leave starts the grace; a beat within it revives the session. */
+	end(b, HN_OP_LEAVE, "b000000000000001", T0 + 400);
+	ck_assert_int_eq(hn_store_next_expiry(b), T0 + 400 + GRACE);
+	ck_assert_int_ge(beat(b, "b000000000000001", "/q", "v1", T0 + 500),
+	    0);
+	ck_assert_int_eq(hn_store_next_expiry(b), INT64_MAX);
+	tick(b, false, T0 + 400 + GRACE);
+	ck_counts(b, "/q", 2, 2, 2);
+	/* Silent for stale_after: reaped by any writer's beat. */
+	tick(b, true, T0 + 500 + STALE - 1);
+	ck_counts(b, "/q", 2, 2, 2);
+	tick(b, true, T0 + 500 + STALE);
+	ck_counts(b, "/q", 1, 1, 1);
+	hn_store_close(b);
 }
 END_TEST
 
@@ -1128,7 +1187,7 @@ START_TEST(test_open_together)
 	/* The last round's file: one schema, every writer counted. */
 	ck_assert_uint_lt(strlen(path), sizeof(dbpath));
 	memcpy(dbpath, path, strlen(path) + 1);
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM site"), 1);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM owners"), OT_PROCS / 2);
 	ck_assert_int_eq(sql_int("SELECT tabs FROM pages WHERE page = '/'"),
@@ -1374,7 +1433,7 @@ START_TEST(test_processes)
 
 	/* Every child is done and still holds its sessions. */
 	r = open_reader();
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM site"), 1);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM owners"), MP_PROCS);
 	mp_check(r, false);
@@ -1594,6 +1653,7 @@ store_suite(void)
 	tcase_add_test(tc, test_leave_grace);
 	tcase_add_test(tc, test_takeover);
 	tcase_add_test(tc, test_next_expiry);
+	tcase_add_test(tc, test_beat_sessions);
 	tcase_add_test(tc, test_changes_incremental);
 	tcase_add_test(tc, test_changed);
 	tcase_add_test(tc, test_stale_owner);
