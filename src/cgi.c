@@ -108,16 +108,8 @@ hn_cgi_run(const struct hn_config *cfg)
 		return 1;
 	reader = hn_store_open(cfg->db, 0, cfg->stale_after_ms,
 	    cfg->leave_grace_ms, hn_now_ms(), err, sizeof(err));
-	if (reader == NULL) {
-		log_warnx("%s: %s", __func__, err);
-		snprintf(rp.status, sizeof(rp.status),
-		    "503 Service Unavailable");
-		hn_json_error(rp.body, sizeof(rp.body), "db_error",
-		    "the session table cannot be opened");
-		cgi_reply(&rp);
-		free(h);
-		return 1;
-	}
+	if (reader == NULL)
+		goto fail;
 	rc = hn_route(cfg, reader, &rq, &rp, h);
 	hn_store_close(reader);
 	hn_store_close(w.store);
@@ -129,16 +121,8 @@ hn_cgi_run(const struct hn_config *cfg)
 	h->in_fd = STDIN_FILENO;
 	h->out_fd = STDOUT_FILENO;
 	h->fcgi = false;
-	if ((app = hn_app_new(cfg, err, sizeof(err))) == NULL) {
-		log_warnx("%s: %s", __func__, err);
-		snprintf(rp.status, sizeof(rp.status),
-		    "503 Service Unavailable");
-		hn_json_error(rp.body, sizeof(rp.body), "db_error",
-		    "the session table cannot be opened");
-		cgi_reply(&rp);
-		free(h);
-		return 1;
-	}
+	if ((app = hn_app_new(cfg, err, sizeof(err))) == NULL)
+		goto fail;
 	hn_app_exit_when_idle(app);
 	rc = hn_app_handoff(app, h);
 	free(h);
@@ -146,4 +130,13 @@ hn_cgi_run(const struct hn_config *cfg)
 		hn_app_run(app);
 	hn_app_free(app);
 	return 0;
+fail:
+	log_warnx("%s: %s", __func__, err);
+	snprintf(rp.status, sizeof(rp.status), "503 Service Unavailable");
+	hn_json_error(rp.body, sizeof(rp.body), "db_error",
+	    "the session table cannot be opened");
+	rp.headers[0] = '\0';
+	cgi_reply(&rp);
+	free(h);
+	return 1;
 }
