@@ -60,6 +60,13 @@ void
 hn_app_exit_when_idle(struct hn_app *app)
 {
 	app->exit_when_idle = true;
+	/* lighttpd notices a CGI's reader who left only when it writes to
+	 * it: a comment every second ends such a process within two. */
+	if (app->sse_ping_ms > 1000) {
+		app->sse_ping_ms = 1000;
+		hn_loop_timer_set(app->loop, app->sse_timer,
+		    hn_mono_ms() + app->sse_ping_ms);
+	}
 }
 
 void
@@ -451,8 +458,9 @@ hn_app_new(const struct hn_config *cfg, char *err, size_t errsz)
 	}
 	app->hub_timer = hn_loop_timer(app->loop, INT64_MAX, app_hub_timer,
 	    app);
-	hn_loop_timer(app->loop, hn_mono_ms() + cfg->sse_heartbeat_ms,
-	    stream_sse_ping, app);
+	app->sse_ping_ms = cfg->sse_heartbeat_ms;
+	app->sse_timer = hn_loop_timer(app->loop, hn_mono_ms() +
+	    app->sse_ping_ms, stream_sse_ping, app);
 	hn_loop_timer(app->loop, hn_mono_ms() + cfg->ws_ping_ms,
 	    stream_ws_ping, app);
 	if (pthread_create(&app->store_thread, NULL, store_main, app) != 0) {

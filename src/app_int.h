@@ -97,6 +97,8 @@ struct hn_app {
 	atomic_uint		 nstreams;
 	sigset_t		 waitmask;	/* in force while the loop waits */
 	int			 hub_timer;
+	int			 sse_timer;
+	int64_t			 sse_ping_ms;	/* sse_heartbeat, 1 s for CGI */
 	int			 tunnel_fd;	/* listening, or -1 */
 	bool			 exit_when_idle;
 	bool			 had_stream;

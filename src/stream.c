@@ -973,7 +973,7 @@ stream_sse_ping(struct hn_loop *l, int64_t now, void *arg)
 		}
 	}
 	obuf_unref(shared);
-	return now + app->cfg.sse_heartbeat_ms;
+	return now + app->sse_ping_ms;
 }
 
 /* WebSocket ping: a reader that answered neither of the last two is gone
