@@ -8,6 +8,9 @@ set -euo pipefail
 HN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HN_BUILD=$HN_ROOT/_build
 HN_BIN=$HN_BUILD/src/herenow
+# The statically linked herenow for shared hosting, built on its own.
+HN_STATIC_BUILD=$HN_ROOT/_build-static
+HN_STATIC_BIN=$HN_STATIC_BUILD/src/herenow
 
 hn_say() {
 	printf '==> %s\n' "$*" >&2
@@ -34,11 +37,13 @@ hn_installed() {
 }
 
 # The packages herenow needs to build, test and run the demo; only the
-# missing ones are installed, and apt-get update runs only then.
+# missing ones are installed, and apt-get update runs only then.  chromium
+# is the browser the widget's tests drive (through playwright-core, which
+# never downloads one of its own).
 hn_install_deps() {
 	local want=(build-essential autoconf automake libtool pkg-config
 	    libfcgi-dev libsqlite3-dev libjansson-dev check nettle-dev
-	    lighttpd sqlite3 curl)
+	    lighttpd sqlite3 curl chromium)
 	local missing=() p
 	command -v apt-get >/dev/null 2>&1 ||
 	    hn_die "apt-get not found: this set-up is for Debian or Ubuntu"
@@ -78,6 +83,25 @@ hn_build() {
 	hn_say "make -j$jobs"
 	make -C "$HN_BUILD" -j"$jobs"
 	"$HN_BIN" --version >/dev/null || hn_die "$HN_BIN --version failed"
+}
+
+# configure --enable-static-binary in _build-static/ and make only the
+# program there (the Check suites are built and run in _build/).  After
+# hn_build, which ran autoreconf.  Output in _build-static/make.out.
+hn_build_static() {
+	local jobs
+	jobs=$(nproc 2>/dev/null || echo 2)
+	mkdir -p "$HN_STATIC_BUILD"
+	hn_say "configure --enable-static-binary (in _build-static/)"
+	(cd "$HN_STATIC_BUILD" && ../configure -q --enable-static-binary) \
+	    >"$HN_STATIC_BUILD/make.out" 2>&1 || return 1
+	hn_say "make src/herenow (static)"
+	# glibc's link warnings (getaddrinfo, gethostbyname, dlopen want its
+	# shared libraries at run time, for names looked up through NSS) are
+	# expected: herenow as CGI looks no name up.
+	make -C "$HN_STATIC_BUILD" -j"$jobs" src/herenow \
+	    >>"$HN_STATIC_BUILD/make.out" 2>&1 || return 1
+	"$HN_STATIC_BIN" --version >/dev/null
 }
 
 hn_npm() {

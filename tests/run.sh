@@ -4,7 +4,8 @@
 # against a real lighttpd), and ends with one line "N passed, N failed"
 # summing them all.  Exits non-zero on any failure.
 # Logs: _build/tests/*.log and _build-san/tests/*.log (Check, plain and with
-# ASan+UBSan), _build/integration/ (lighttpd, herenow).
+# ASan+UBSan), _build-static/make.out (the static herenow the shared-hosting
+# tests run), _build/integration/ (lighttpd, herenow).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -80,8 +81,16 @@ hn_say "configure --enable-sanitizers (in _build-san/)"
     { tail -40 "$HN_SAN_BUILD/make.out"; failed=$((failed + 1)); }
 run_checks "$HN_SAN_BUILD" sanitizers
 
+# The statically linked herenow (configure --enable-static-binary), which
+# cgi-hosting.test.mjs runs as herenow.cgi; a failed build is one failure
+# (and those tests then fail for want of it).
+rm -f "$HN_STATIC_BIN"
+hn_build_static ||
+    { tail -40 "$HN_STATIC_BUILD/make.out"; failed=$((failed + 1)); }
+
 # ---- integration tests --------------------------------------------------
 export HERENOW_BIN=$HN_BIN
+export HERENOW_STATIC_BIN=$HN_STATIC_BIN
 export HERENOW_TEST_DIR=$HN_BUILD/integration
 rm -rf "$HERENOW_TEST_DIR"
 mkdir -p "$HERENOW_TEST_DIR"

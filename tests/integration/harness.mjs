@@ -27,6 +27,11 @@ export const repo = path.resolve(here, '..', '..');
 // The binary under test: HERENOW_BIN, else the scripts' build directory.
 export const herenowBin = path.resolve(here,
 	process.env.HERENOW_BIN || path.join('..', '..', '_build', 'src', 'herenow'));
+// The statically linked one (configure --enable-static-binary), for the
+// shared-hosting tests: HERENOW_STATIC_BIN, else tests/run.sh's _build-static/.
+export const herenowStaticBin = path.resolve(here,
+	process.env.HERENOW_STATIC_BIN ||
+	path.join('..', '..', '_build-static', 'src', 'herenow'));
 
 // Short values so that reaping and grace fit in a test; a file may override.
 export const testConfig = {
@@ -227,21 +232,37 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 let serial = 0;
 
 // opts: name, maxProcs (FastCGI processes), config (herenow.conf keys over
-// testConfig), env (lighttpd's and so herenow's environment), and for
-// WebSocket: tunnel ('none', 'spawn', 'listen': see tunnelLayout), cgi
-// (herenow.cgi in a cgi-bin served by conf/lighttpd-cgi.conf.in), upgrade
-// (a herenow --listen with fastcgi_upgrade on, behind fcgi-upgrade-proxy).
+// testConfig), env (lighttpd's and so herenow's environment), db (the
+// database file, e.g. another server's, to share its session table; by
+// default one in the server's own directory), and for WebSocket: tunnel
+// ('none', 'spawn', 'listen': see tunnelLayout), cgi (herenow.cgi in a
+// cgi-bin served by conf/lighttpd-cgi.conf.in), cgiBin (the binary copied
+// there, herenowBin by default), cgiUpgrade (false: the cgi.upgrade line
+// taken out, as on a host without it), fastcgi (false: no
+// lighttpd-herenow.conf at all, no fastcgi.server, as on a host with
+// mod_cgi only; needs cgi),
+// upgrade (a herenow --listen with fastcgi_upgrade on, behind
+// fcgi-upgrade-proxy), lighttpdExtra (lines added to lighttpd.conf after
+// the snippets).
 export class Server {
 	constructor(opts = {}) {
 		this.name = opts.name || 'herenow';
 		this.maxProcs = opts.maxProcs || 1;
 		this.config = { ...testConfig, ...(opts.config || {}) };
 		this.env = opts.env || {};
+		this.sharedDb = opts.db || null;
 		this.tunnel = opts.tunnel || 'none';
 		this.cgi = Boolean(opts.cgi);
+		this.cgiBin = opts.cgiBin || herenowBin;
+		this.cgiUpgrade = opts.cgiUpgrade !== false;
+		this.fastcgi = opts.fastcgi !== false;
 		this.upgrade = Boolean(opts.upgrade);
+		this.lighttpdExtra = opts.lighttpdExtra || '';
 		if (this.tunnel === 'listen' && this.maxProcs !== 1)
 			throw new Error('tunnel layout listen needs maxProcs 1');
+		if (!this.fastcgi && (!this.cgi || this.tunnel !== 'none' ||
+		    this.upgrade))
+			throw new Error('fastcgi: false is a cgi-only server');
 		this.readers = new Set();
 		this.herenowPids = new Set();
 	}
@@ -261,16 +282,19 @@ export class Server {
 	// Makes the directory, writes herenow.conf and the lighttpd
 	// configuration, starts lighttpd and waits until health answers.
 	async start() {
-		if (!fs.existsSync(herenowBin))
-			throw new Error(`no herenow binary at ${herenowBin} ` +
-			    '(build it, or set HERENOW_BIN)');
+		for (const bin of [this.fastcgi || this.upgrade ? herenowBin : null,
+		    this.cgi ? this.cgiBin : null]) {
+			if (bin && !fs.existsSync(bin))
+				throw new Error(`no herenow binary at ${bin} (build ` +
+				    'it, or set HERENOW_BIN or HERENOW_STATIC_BIN)');
+		}
 		const base = process.env.HERENOW_TEST_DIR || os.tmpdir();
 		fs.mkdirSync(base, { recursive: true });
 		this.dir = fs.mkdtempSync(path.join(base,
 		    `${this.name}-${process.pid}-${serial++}-`));
 		// A unix socket path must stay short; the test directory may not.
 		this.sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hn-sock-'));
-		this.db = path.join(this.dir, 'herenow.db');
+		this.db = this.sharedDb || path.join(this.dir, 'herenow.db');
 		this.confFile = path.join(this.dir, 'herenow.conf');
 		this.errorLog = path.join(this.dir, 'lighttpd-error.log');
 		this.herenowLog = path.join(this.dir, 'herenow.log');
@@ -282,7 +306,7 @@ export class Server {
 		    ? { tunnel_listen: `unix:${this.tunnelSock}` } : {});
 
 		this.snippet = path.join(this.dir, 'lighttpd-herenow.conf');
-		let snippet = tunnelLayout(fill(
+		let snippet = !this.fastcgi ? '' : tunnelLayout(fill(
 		    path.join(repo, 'conf', 'lighttpd-herenow.conf.in'), {
 			HERENOW_BIN: herenowBin,
 			HERENOW_CONFIG: this.confFile,
@@ -297,15 +321,26 @@ export class Server {
 			// with its herenow.conf beside it.
 			this.cgiDir = path.join(this.dir, 'cgi-bin');
 			fs.mkdirSync(this.cgiDir);
-			fs.copyFileSync(herenowBin, path.join(this.cgiDir, 'herenow.cgi'));
+			fs.copyFileSync(this.cgiBin,
+			    path.join(this.cgiDir, 'herenow.cgi'));
 			fs.chmodSync(path.join(this.cgiDir, 'herenow.cgi'), 0o755);
 			this.#writeConf(path.join(this.cgiDir, 'herenow.conf'), {},
 			    ['tunnel_listen']);
-			snippet += '\n' + fill(
+			let cgiConf = fill(
 			    path.join(repo, 'conf', 'lighttpd-cgi.conf.in'), {
 				HERENOW_CGI_DIR: this.cgiDir,
 			});
+			if (!this.cgiUpgrade) {
+				const line = /^[ \t]*cgi\.upgrade[ \t]*=.*\n/m;
+				if (!line.test(cgiConf))
+					throw new Error('no cgi.upgrade line in ' +
+					    'lighttpd-cgi.conf.in');
+				cgiConf = cgiConf.replace(line, '');
+			}
+			snippet += '\n' + cgiConf;
 		}
+		if (this.lighttpdExtra)
+			snippet += '\n' + this.lighttpdExtra + '\n';
 		fs.writeFileSync(this.snippet, snippet);
 
 		// A port found free may be taken before lighttpd binds it: retry.
@@ -362,6 +397,8 @@ export class Server {
 			});
 		});
 		this.base = `http://127.0.0.1:${this.port}`;
+		this.healthUrl = this.endpoint('health',
+		    this.fastcgi ? 'fastcgi' : 'cgi');
 		await waitFor(async () => {
 			if (this.exited) {
 				const err = new Error('lighttpd exited ' +
@@ -369,11 +406,11 @@ export class Server {
 				err.fatal = true;
 				throw err;
 			}
-			const res = await fetch(this.url('/herenow/health'),
+			const res = await fetch(this.healthUrl,
 			    { signal: AbortSignal.timeout(3000) });
 			const body = await res.text();
 			return res.status === 200 && JSON.parse(body).status === 'ok';
-		}, 15000, `${this.base}/herenow/health`, () => this.log());
+		}, 15000, this.healthUrl, () => this.log());
 		// Remember every herenow lighttpd started, to stop them at the end.
 		this.noteChildren();
 	}
@@ -1566,4 +1603,118 @@ export async function wsPing(server, carrier) {
 	assert.equal(good.readers(), 1);
 	good.close();
 	deaf.destroy();
+}
+
+// ---- Headless Chromium, for the widget (www/herenow.js) ---------------------
+// Debian's chromium driven by playwright-core; no browser is ever
+// downloaded.  playwright-core gives every launch a fresh temporary profile
+// of its own (it refuses --user-data-dir among the arguments, and a
+// persistent profile would allow one browser context only, while each
+// context here is one visitor: its own localStorage, so its own id).
+
+export const chromiumPath = '/usr/bin/chromium';
+export const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu',
+	'--disable-quic', '--no-first-run', '--disable-background-networking',
+	'--disable-component-update', '--disable-sync'];
+
+export async function launchChromium() {
+	if (!fs.existsSync(chromiumPath))
+		throw new Error(`no ${chromiumPath}: apt-get install chromium ` +
+		    '(tests/lib.sh does)');
+	const { chromium } = await import('playwright-core');
+	return chromium.launch({ executablePath: chromiumPath,
+	    args: chromiumArgs, headless: true, timeout: 60000 });
+}
+
+// Runs in every page before its own scripts: keeps each count the widget
+// got (its herenow:count events) with the time, for "never lower" checks.
+function countRecorder() {
+	window.__herenowCounts = [];
+	document.addEventListener('herenow:count', (e) => {
+		window.__herenowCounts.push({ at: Date.now(), ...e.detail });
+	});
+}
+
+// One browser tab with the widget: what it shows, which transport it took
+// (the data-transport attribute herenow.js sets on its script tag), the
+// counts it got, and the page's uncaught errors.
+export class Tab {
+	constructor(page) {
+		this.page = page;
+		this.errors = [];		// uncaught exceptions in the page
+		this.console = [];		// console messages, for diagnostics
+		page.on('pageerror', (err) => this.errors.push(err.message));
+		page.on('console', (m) => this.console.push(`${m.type()}: ${m.text()}`));
+	}
+
+	// A new page in context (one visitor), opened at url.
+	static async open(context, url) {
+		const page = await context.newPage();
+		await page.addInitScript(countRecorder);
+		const tab = new Tab(page);
+		if (url)
+			await page.goto(url);
+		return tab;
+	}
+
+	// textContent of the first element matching selector ('' if none).
+	async text(selector) {
+		return (await this.page.textContent(selector, { timeout: 2000 })) ??
+		    '';
+	}
+
+	async hidden(selector) {
+		return this.page.$eval(selector, (el) => el.hidden);
+	}
+
+	async transport() {
+		return this.page.getAttribute('script[src*="herenow.js"]',
+		    'data-transport', { timeout: 2000 });
+	}
+
+	// Counts for page (every page when undefined) received since time t.
+	async counts(page, t = 0) {
+		const all = await this.page.evaluate(() => window.__herenowCounts);
+		return all.filter((c) => c.at >= t &&
+		    (page === undefined || c.page === page));
+	}
+
+	// Every [data-herenow] and [data-herenow-page] element's text, the
+	// transport and the last counts: what a failed wait reports.
+	async describe() {
+		try {
+			const shown = await this.page.$$eval(
+			    '[data-herenow],[data-herenow-page]', (els) => els.map((el) =>
+				`${el.getAttribute('data-herenow-page') || '.'}` +
+				`[${el.getAttribute('data-herenow') || 'readers'}]=` +
+				JSON.stringify(el.hidden ? '(hidden)' : el.textContent)));
+			const counts = (await this.counts()).slice(-3).map((c) =>
+			    `${c.page}:${c.readers}/${c.tabs}/${c.site}`);
+			return `${this.page.url()} via ${await this.transport()}: ` +
+			    `${shown.join(' ')}; last counts ${counts.join(' ')}` +
+			    (this.errors.length ? `; errors ${this.errors}` : '');
+		} catch (err) {
+			return `${this.page.url()}: ${err.message}`;
+		}
+	}
+
+	// Waits until selector's text is expected (a string or a RegExp).
+	async shows(selector, expected, deadlineMs, what) {
+		const ok = (s) => expected instanceof RegExp ? expected.test(s) :
+		    s === expected;
+		await waitFor(async () => ok(await this.text(selector)), deadlineMs,
+		    what || `${selector} to show ${expected}`, () => this.describe());
+	}
+
+	close() {
+		return this.page.close();
+	}
+}
+
+// Several tabs' states on one line, for a failed wait's message.
+export async function tabsSummary(tabs) {
+	const out = [];
+	for (const t of tabs)
+		out.push(await t.describe());
+	return '\n    ' + out.join('\n    ');
 }
