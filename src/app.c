@@ -90,6 +90,12 @@ sync_done(struct sync_wait *w, int rc)
 }
 
 int
+hn_app_db_ok(struct hn_app *app)
+{
+	return atomic_load(&app->db_ok) ? 1 : 0;
+}
+
+int
 hn_app_commit(void *arg, const struct hn_op *op)
 {
 	struct hn_app		*app = arg;
@@ -270,6 +276,7 @@ store_main(void *arg)
 	struct res_list	 rl;
 	struct timespec	 ts;
 	int64_t		 now, next_beat = 0, expiry = INT64_MAX, wake;
+	int64_t		 next_sample = 0;
 	int64_t		 last_err_log = 0;
 	uint64_t	 seq = 0, one = 1;
 	long		 site = 0, r_, t_, s_;
@@ -284,6 +291,8 @@ store_main(void *arg)
 			wake = next_beat;
 		if (expiry < wake)
 			wake = expiry;
+		if (next_sample < wake)
+			wake = next_sample;
 		app_timespec_at(&ts, wake);
 		while (app->sq_head == NULL && !app->store_quit &&
 		    hn_now_ms() < wake)
@@ -326,6 +335,7 @@ store_main(void *arg)
 			if (hn_store_apply(app->store, ops, nops, beat, now)
 			    < 0) {
 				failed = true;
+				atomic_store(&app->db_ok, false);
 				if (now - last_err_log > 60000) {
 					log_warnx("%s: the session table is "
 					    "not writable; retrying", __func__);
@@ -333,6 +343,7 @@ store_main(void *arg)
 				}
 			} else {
 				wrote = true;
+				atomic_store(&app->db_ok, true);
 				if (beat)
 					next_beat = now +
 					    app->cfg.heartbeat_ms;
@@ -358,6 +369,14 @@ store_main(void *arg)
 				expiry = now + app->cfg.poll_interval_ms;
 		}
 
+		/* Any process may write the minute's sample: it is keyed by
+		 * the minute, so several writers agree. */
+		if (now >= next_sample) {
+			if (hn_store_sample(app->store, now) == HN_OK)
+				next_sample = now - now % 60000 + 60000;
+			else
+				next_sample = now + app->cfg.poll_interval_ms;
+		}
 		rl.head = NULL;
 		rl.tail = &rl.head;
 		if (wrote || hn_store_changed(app->store) == 1) {
@@ -419,6 +438,7 @@ hn_app_new(const struct hn_config *cfg, char *err, size_t errsz)
 	}
 	app->cfg = *cfg;
 	app->hand_efd = app->res_efd = app->tunnel_fd = -1;
+	atomic_init(&app->db_ok, true);
 	app->hand_tail = &app->hand_head;
 	app->sq_tail = &app->sq_head;
 	app->res_tail = &app->res_head;

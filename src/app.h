@@ -53,6 +53,8 @@ void		 hn_app_exit_when_idle(struct hn_app *);
 /* From an acceptor thread: has the store thread commit op and waits until
  * it is in the table.  0 or HN_EDB (the process is stopping). */
 int		 hn_app_commit(void *app, const struct hn_op *);
+/* 1 when the store thread's last commit went through, else 0. */
+int		 hn_app_db_ok(struct hn_app *);
 /* Set by the signal handlers. */
 bool		 hn_app_stopping(void);
 
@@ -64,6 +66,9 @@ struct hn_request {
 	const char	*remote_addr;
 	const char	*upgrade, *connection, *ws_key, *ws_version, *origin;
 	const char	*if_none_match;
+	const char	*authorization;	/* "Bearer TOKEN" */
+	int		 writable;	/* the store thread's last commit: 1 ok,
+					   0 failed, -1 unknown (CGI) */
 	const char	*body;		/* POST: at most HN_BODY_MAX bytes */
 	size_t		 body_len;
 	bool		 body_too_big;
@@ -80,6 +85,7 @@ struct hn_reply {
 	char		 cache[32];	/* Cache-Control; "": by status */
 	char		 headers[128];	/* extra lines, each ending in CRLF */
 	char		 body[1536];	/* "" for none (204, 304) */
+	char		*big;		/* malloc'd body instead, or NULL */
 };
 enum { HN_ROUTE_REPLY, HN_ROUTE_STREAM };
 /*
@@ -95,10 +101,13 @@ int		 hn_route(const struct hn_config *, struct hn_store *reader,
 int		 hn_route_endpoint(const char *uri, const char *prefix,
 		    char *out, size_t outsz);
 
-/* Writes rp as a CGI response head and body into out; returns its length
- * (truncated responses never happen: every part is bounded). */
+/* Writes rp as a CGI response head and its small body into out; returns
+ * its length (every part is bounded).  rp->big, if any, follows it. */
 size_t		 hn_reply_format(const struct hn_reply *, char *out,
 		    size_t outsz);
+
+/* top.c: herenow top, until interrupted or once. */
+int		 hn_top_run(const struct hn_config *, bool once);
 
 /* cgi.c: one request on stdin/stdout (shared hosting, cgi.upgrade) */
 int		 hn_cgi_run(const struct hn_config *);

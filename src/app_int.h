@@ -116,6 +116,7 @@ struct hn_app {
 	struct sreq		*sq_head, **sq_tail;
 	bool			 store_quit;
 	struct hn_store		*store;
+	atomic_bool		 db_ok;
 
 	/* store thread -> loop */
 	pthread_mutex_t		 res_mu;

@@ -20,6 +20,8 @@ cgi_reply(const struct hn_reply *rp)
 	size_t	 n = hn_reply_format(rp, out, sizeof(out));
 
 	fwrite(out, 1, n, stdout);
+	if (rp->big != NULL)
+		printf("%s\n", rp->big);
 	fflush(stdout);
 }
 
@@ -98,6 +100,8 @@ hn_cgi_run(const struct hn_config *cfg)
 	rq.ws_version = getenv("HTTP_SEC_WEBSOCKET_VERSION");
 	rq.origin = getenv("HTTP_ORIGIN");
 	rq.if_none_match = getenv("HTTP_IF_NONE_MATCH");
+	rq.authorization = getenv("HTTP_AUTHORIZATION");
+	rq.writable = -1;
 	rq.commit = cgi_commit;
 	rq.commit_arg = &w;
 	cgi_body(&rq, body);
@@ -115,6 +119,7 @@ hn_cgi_run(const struct hn_config *cfg)
 	hn_store_close(w.store);
 	if (rc == HN_ROUTE_REPLY) {
 		cgi_reply(&rp);
+		free(rp.big);
 		free(h);
 		return 0;
 	}

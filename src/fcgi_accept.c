@@ -47,6 +47,10 @@ send_reply(FCGX_Request *req, const struct hn_reply *rp)
 	size_t	 n = hn_reply_format(rp, out, sizeof(out));
 
 	FCGX_PutStr(out, (int)n, req->out);
+	if (rp->big != NULL) {
+		FCGX_PutStr(rp->big, (int)strlen(rp->big), req->out);
+		FCGX_PutStr("\n", 1, req->out);
+	}
 }
 
 /* Reads a POST body of at most HN_BODY_MAX bytes into buf. */
@@ -104,6 +108,8 @@ handle(struct acceptor *a, FCGX_Request *req)
 	rq.ws_version = FCGX_GetParam("HTTP_SEC_WEBSOCKET_VERSION", req->envp);
 	rq.origin = FCGX_GetParam("HTTP_ORIGIN", req->envp);
 	rq.if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH", req->envp);
+	rq.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", req->envp);
+	rq.writable = hn_app_db_ok(app);
 	rq.commit = hn_app_commit;
 	rq.commit_arg = app;
 	read_body(req, &rq, body);
@@ -140,6 +146,7 @@ handle(struct acceptor *a, FCGX_Request *req)
 	}
 	if (!taken)
 		send_reply(req, &rp);
+	free(rp.big);
 	free(h);
 	return taken;
 }

@@ -202,6 +202,9 @@ ssize_t	 hn_json_count(char *out, size_t outsz, const char *page,
  */
 int	 hn_json_fields(const char *buf, size_t len, const char *const *names,
 	    char *const *outs, const size_t *outszs, size_t n);
+/* The stats answer as a malloc'd JSON string (caller frees), or NULL. */
+struct hn_stats;
+char	*hn_json_stats(const struct hn_stats *);
 /* {"type":"error","code":...,"message":...} (no newline). */
 ssize_t	 hn_json_error(char *out, size_t outsz, const char *code,
 	    const char *message);
@@ -273,6 +276,39 @@ int		 hn_store_count(struct hn_store *, const char *page,
 		    long *readers, long *tabs, long *site);
 /* Runs a trivial write-free check of the database: 0 or HN_EDB. */
 int		 hn_store_check(struct hn_store *);
+/* The owner's view (stats, herenow top): read from the table. */
+struct hn_page_stat {
+	char	 page[HN_PAGE_MAX + 1];
+	long	 readers, tabs, peak;
+	int64_t	 peak_at;		/* 0: never */
+};
+struct hn_sample {
+	int64_t	 t;			/* start of the minute, ms */
+	long	 site;
+	char	 top[1024];		/* JSON [["/x",N],...] of the top 5 */
+};
+struct hn_stats {
+	int64_t			 now;
+	long			 site, site_peak;
+	int64_t			 site_peak_at;
+	long			 owners;	/* alive: beat within stale_after */
+	long			 sessions;
+	int			 npages;
+	struct hn_page_stat	*pages;
+	int			 nsamples;
+	struct hn_sample	*samples;
+};
+#define HN_STATS_LIMIT_MAX	200
+#define HN_SAMPLE_KEEP_MS	(24LL * 3600 * 1000)
+/* Fills st (freed with hn_stats_free): the limit busiest pages, samples
+ * with t >= since.  0 or HN_EDB. */
+int		 hn_store_stats(struct hn_store *, int limit, int64_t since,
+		    int64_t now, struct hn_stats *);
+void		 hn_stats_free(struct hn_stats *);
+/* Records the site and its top pages for the minute of now and forgets
+ * samples older than HN_SAMPLE_KEEP_MS.  0 or HN_EDB. */
+int		 hn_store_sample(struct hn_store *, int64_t now);
+
 
 /* ---- hub.c: pages, their subscribers, coalesced broadcast (pure) ------- */
 struct hn_hub;

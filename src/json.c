@@ -456,3 +456,45 @@ hn_json_fields(const char *buf, size_t len, const char *const *names,
 	json_decref(root);
 	return rc;
 }
+
+char *
+hn_json_stats(const struct hn_stats *st)
+{
+	json_t		*root, *pages, *samples, *top;
+	json_error_t	 err;
+	char		*out;
+	int		 i;
+
+#define MS_OR_NULL(v)	((v) > 0 ? json_integer(v) : json_null())
+	if ((pages = json_array()) == NULL || (samples = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < st->npages; i++) {
+		const struct hn_page_stat *p = &st->pages[i];
+		json_array_append_new(pages, json_pack("{s:s, s:I, s:I, s:I, "
+		    "s:o}", "page", p->page, "readers", (json_int_t)p->readers,
+		    "tabs", (json_int_t)p->tabs, "peak", (json_int_t)p->peak,
+		    "peak_at", MS_OR_NULL(p->peak_at)));
+	}
+	for (i = 0; i < st->nsamples; i++) {
+		const struct hn_sample *m = &st->samples[i];
+		/* The store wrote it with SQLite's JSON functions. */
+		if ((top = json_loads(m->top, 0, &err)) == NULL)
+			top = json_array();
+		json_array_append_new(samples, json_pack("{s:I, s:I, s:o}",
+		    "t", (json_int_t)m->t, "site", (json_int_t)m->site, "top",
+		    top));
+	}
+	root = json_pack("{s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:o, s:o}",
+	    "type", "stats", "now", (json_int_t)st->now,
+	    "site", (json_int_t)st->site, "site_peak",
+	    (json_int_t)st->site_peak, "site_peak_at",
+	    MS_OR_NULL(st->site_peak_at), "owners", (json_int_t)st->owners,
+	    "sessions", (json_int_t)st->sessions, "pages", pages,
+	    "samples", samples);
+#undef MS_OR_NULL
+	if (root == NULL)
+		return NULL;
+	out = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return out;
+}

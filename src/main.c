@@ -30,6 +30,7 @@ usage(void)
 	    "usage: herenow [--config FILE] [--listen unix:PATH|HOST:PORT] "
 	    "[-d]\n"
 	    "       herenow --tunnel [--config FILE]\n"
+	    "       herenow top [--db PATH] [--once] [--config FILE]\n"
 	    "       herenow --check-config [--config FILE]\n"
 	    "       herenow --version\n"
 	    "Started by lighttpd (fastcgi.server with bin-path), herenow "
@@ -155,12 +156,23 @@ main(int argc, char *argv[])
 	struct hn_fcgi		*fcgi = NULL;
 	const char		*conf_arg = NULL, *listen_arg = NULL, *path;
 	char			 pathbuf[PATH_MAX], err[512];
-	bool			 check = false, tunnel = false;
+	bool			 check = false, tunnel = false, top = false;
+	bool			 once = false;
+	const char		*db_arg = NULL;
 	int			 i, debug = 0, lfd;
 	sigset_t		 block;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--version") == 0) {
+	i = 1;
+	if (argc > 1 && strcmp(argv[1], "top") == 0) {
+		top = true;
+		i = 2;
+	}
+	for (; i < argc; i++) {
+		if (top && strcmp(argv[i], "--once") == 0) {
+			once = true;
+		} else if (top && strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+			db_arg = argv[++i];
+		} else if (strcmp(argv[i], "--version") == 0) {
 			printf("herenow %s\n", PACKAGE_VERSION);
 			return 0;
 		} else if (strcmp(argv[i], "--tunnel") == 0) {
@@ -189,6 +201,14 @@ main(int argc, char *argv[])
 	    hn_config_check(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "herenow: %s\n", err);
 		return 2;
+	}
+	if (top) {
+		if (db_arg != NULL &&
+		    hn_config_set(&cfg, "db", db_arg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "herenow: %s\n", err);
+			return 2;
+		}
+		return hn_top_run(&cfg, once);
 	}
 	if (check) {
 		printf("herenow: configuration %s is valid\n",

@@ -8,18 +8,11 @@
 #endif
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "app.h"
-
-static int
-reply(struct hn_reply *rp, const char *status, const char *body)
-{
-	snprintf(rp->status, sizeof(rp->status), "%s", status);
-	snprintf(rp->body, sizeof(rp->body), "%s", body);
-	return HN_ROUTE_REPLY;
-}
 
 static int
 reply_error(struct hn_reply *rp, const char *status, const char *code,
@@ -303,13 +296,105 @@ route_badge(struct hn_reply *rp, long readers)
 	return HN_ROUTE_REPLY;
 }
 
+/* Compares in time that depends only on the given token's length, so a
+ * timing cannot reveal how much of the admin token was right. */
+static bool
+token_equal(const char *want, const char *given)
+{
+	size_t		 lw = strlen(want), lg = strlen(given), i;
+	unsigned char	 d = lw != lg;
+
+	if (lw == 0)
+		return false;
+	for (i = 0; i < lg; i++)
+		d |= (unsigned char)(want[i % lw] ^ given[i]);
+	return d == 0;
+}
+
+/* GET stats: the busiest pages, peaks and the last day's samples, for
+ * the owner (admin_token as a bearer token or a token parameter). */
+static int
+route_stats(const struct hn_config *cfg, struct hn_store *reader,
+    const struct hn_request *rq, struct hn_reply *rp)
+{
+	char		 token[sizeof(cfg->admin_token) + 1], num[32];
+	const char	*qs = rq->query ? rq->query : "";
+	struct hn_stats	 st;
+	int64_t		 now = hn_now_ms(), since = now - HN_SAMPLE_KEEP_MS;
+	long		 limit = 50;
+	size_t		 len;
+
+	if (cfg->admin_token[0] == '\0')
+		return reply_error(rp, "404 Not Found", "stats_off",
+		    "no admin_token is configured");
+	token[0] = '\0';
+	if (rq->authorization != NULL &&
+	    strncasecmp(rq->authorization, "Bearer ", 7) == 0)
+		snprintf(token, sizeof(token), "%s", rq->authorization + 7);
+	else if (hn_query_get(qs, strlen(qs), "token", token, sizeof(token),
+	    &len) != 1)
+		token[0] = '\0';
+	if (token[0] == '\0') {
+		snprintf(rp->headers, sizeof(rp->headers),
+		    "WWW-Authenticate: Bearer realm=\"herenow\"\r\n");
+		return reply_error(rp, "401 Unauthorized", "token_required",
+		    "give the admin token as a bearer token");
+	}
+	if (!token_equal(cfg->admin_token, token))
+		return reply_error(rp, "403 Forbidden", "bad_token",
+		    "that is not the admin token");
+	if (hn_query_get(qs, strlen(qs), "limit", num, sizeof(num), &len) == 1)
+		limit = strtol(num, NULL, 10);
+	if (limit < 1 || limit > HN_STATS_LIMIT_MAX)
+		return reply_error(rp, "400 Bad Request", "bad_limit",
+		    "limit is 1 to 200");
+	if (hn_query_get(qs, strlen(qs), "since", num, sizeof(num), &len) == 1)
+		since = strtoll(num, NULL, 10);
+	if (hn_store_stats(reader, (int)limit, since, now, &st) < 0)
+		return reply_error(rp, "503 Service Unavailable", "db_error",
+		    "the session table cannot be read");
+	rp->big = hn_json_stats(&st);
+	hn_stats_free(&st);
+	if (rp->big == NULL)
+		return reply_error(rp, "500 Internal Server Error", "internal",
+		    "out of memory");
+	snprintf(rp->status, sizeof(rp->status), "200 OK");
+	snprintf(rp->cache, sizeof(rp->cache), "no-store");
+	return HN_ROUTE_REPLY;
+}
+
+/* GET health: liveness, whether the table answers and takes writes, how
+ * many processes beat. */
+static int
+route_health(const struct hn_config *cfg, struct hn_store *reader,
+    const struct hn_request *rq, struct hn_reply *rp)
+{
+	struct hn_stats	 st;
+	bool		 ok, writable;
+
+	ok = hn_store_stats(reader, 1, INT64_MAX, hn_now_ms(), &st) == HN_OK;
+	writable = ok && (rq->writable >= 0 ? rq->writable == 1 :
+	    access(cfg->db, W_OK) == 0);
+	snprintf(rp->body, sizeof(rp->body), "{\"status\":\"%s\","
+	    "\"db\":\"%s\",\"writable\":%s,\"owners\":%ld,"
+	    "\"version\":\"%s\",\"pid\":%d}",
+	    ok && writable ? "ok" : "degraded", ok ? "ok" : "error",
+	    writable ? "true" : "false", ok ? st.owners : 0L, PACKAGE_VERSION,
+	    (int)getpid());
+	if (ok)
+		hn_stats_free(&st);
+	snprintf(rp->status, sizeof(rp->status), "%s",
+	    ok ? "200 OK" : "503 Service Unavailable");
+	snprintf(rp->cache, sizeof(rp->cache), "no-store");
+	return HN_ROUTE_REPLY;
+}
+
 int
 hn_route(const struct hn_config *cfg, struct hn_store *reader,
     const struct hn_request *rq, struct hn_reply *rp, struct hn_handoff *h)
 {
 	const char	*ep = rq->endpoint, *qs = rq->query ? rq->query : "";
 	long		 readers, tabs, site;
-	bool		 ok;
 
 	rp->status[0] = rp->headers[0] = rp->body[0] = '\0';
 	memset(h, 0, sizeof(*h));
@@ -317,6 +402,10 @@ hn_route(const struct hn_config *cfg, struct hn_store *reader,
 		return route_ws(cfg, rq, rp, h);
 	if (strcmp(ep, "beat") == 0 || strcmp(ep, "leave") == 0)
 		return route_beat(cfg, reader, rq, rp, ep[0] == 'l');
+	if (strcmp(ep, "stats") == 0)
+		return strcmp(rq->method, "GET") == 0 ?
+		    route_stats(cfg, reader, rq, rp) : reply_error(rp,
+		    "405 Method Not Allowed", "method_not_allowed", "use GET");
 	if (strcmp(ep, "sse") != 0 && strcmp(ep, "count") != 0 &&
 	    strcmp(ep, "health") != 0 && strcmp(ep, "badge.svg") != 0)
 		return reply_error(rp, "404 Not Found", "not_found",
@@ -324,15 +413,8 @@ hn_route(const struct hn_config *cfg, struct hn_store *reader,
 	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0)
 		return reply_error(rp, "405 Method Not Allowed",
 		    "method_not_allowed", "use GET");
-	if (strcmp(ep, "health") == 0) {
-		char body[256];
-		ok = hn_store_check(reader) == HN_OK;
-		snprintf(body, sizeof(body), "{\"status\":\"%s\",\"db\":\"%s\","
-		    "\"version\":\"%s\",\"pid\":%d}", ok ? "ok" : "degraded",
-		    ok ? "ok" : "error", PACKAGE_VERSION, (int)getpid());
-		return reply(rp, ok ? "200 OK" : "503 Service Unavailable",
-		    body);
-	}
+	if (strcmp(ep, "health") == 0)
+		return route_health(cfg, reader, rq, rp);
 	if (strcmp(ep, "count") == 0 || strcmp(ep, "badge.svg") == 0) {
 		char etag[80];
 		if (parse_query(qs, rp, h, false) < 0)
@@ -381,7 +463,12 @@ hn_reply_format(const struct hn_reply *rp, char *out, size_t outsz)
 	if (cache[0] == '\0')
 		cache = strncmp(rp->status, "200", 3) == 0 ? "max-age=1" :
 		    "no-store";
-	if (rp->body[0] == '\0')
+	if (rp->big != NULL)
+		n = snprintf(out, outsz, "Status: %s\r\nContent-Type: %s\r\n"
+		    "Cache-Control: %s\r\n%s\r\n", rp->status,
+		    rp->content_type[0] ? rp->content_type : "application/json",
+		    cache, rp->headers);
+	else if (rp->body[0] == '\0')
 		n = snprintf(out, outsz, "Status: %s\r\nCache-Control: %s\r\n"
 		    "%s\r\n", rp->status, cache, rp->headers);
 	else

@@ -21,7 +21,7 @@
 
 #include "hn.h"
 
-#define STORE_SCHEMA_VERSION	2
+#define STORE_SCHEMA_VERSION	3
 #define STORE_BUSY_MS		2000
 
 /* Schema migrations: index i brings user_version i to i + 1. */
@@ -51,6 +51,10 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE sessions ADD COLUMN beat INTEGER;"
 	"CREATE INDEX sessions_beat ON sessions(beat)"
 	"  WHERE beat IS NOT NULL;",
+	/* 3: a sample of the site a minute, for the owner's charts */
+	"CREATE TABLE samples("
+	"  minute INTEGER PRIMARY KEY, site INTEGER NOT NULL,"
+	"  top TEXT NOT NULL);",
 };
 
 enum {
@@ -79,6 +83,11 @@ enum {
 	ST_BEAT_REFRESH,
 	ST_BEAT_INSERT,
 	ST_BEAT_STALE,
+	ST_SAMPLE,
+	ST_SAMPLE_PRUNE,
+	ST_STATS_SITE,
+	ST_STATS_PAGES,
+	ST_STATS_SAMPLES,
 	ST_COUNT_
 };
 
@@ -142,6 +151,23 @@ static const char *const store_sql[ST_COUNT_] = {
 	[ST_BEAT_INSERT] =
 	    "INSERT INTO sessions(sid, owner, page, visitor, created, beat)"
 	    " VALUES (?1, '', ?2, ?3, ?4, ?4)",
+	[ST_SAMPLE] =
+	    "INSERT OR REPLACE INTO samples(minute, site, top)"
+	    " SELECT ?1, (SELECT readers FROM site WHERE id = 1),"
+	    " (SELECT json_group_array(json_array(page, readers)) FROM"
+	    "  (SELECT page, readers FROM pages WHERE readers > 0"
+	    "   ORDER BY readers DESC, page LIMIT 5))",
+	[ST_SAMPLE_PRUNE] = "DELETE FROM samples WHERE minute < ?1",
+	[ST_STATS_SITE] =
+	    "SELECT readers, peak, peak_at,"
+	    " (SELECT count(*) FROM owners WHERE beat > ?1),"
+	    " (SELECT count(*) FROM sessions) FROM site WHERE id = 1",
+	[ST_STATS_PAGES] =
+	    "SELECT page, readers, tabs, peak, peak_at FROM pages"
+	    " ORDER BY readers DESC, peak DESC, page LIMIT ?1",
+	[ST_STATS_SAMPLES] =
+	    "SELECT minute, site, top FROM samples WHERE minute >= ?1"
+	    " ORDER BY minute",
 	[ST_BEAT_STALE] =
 	    "DELETE FROM sessions WHERE beat IS NOT NULL AND beat <= ?1"
 	    " RETURNING page",
@@ -701,4 +727,112 @@ const char *
 hn_store_owner(const struct hn_store *s)
 {
 	return s->owner;
+}
+
+int
+hn_store_sample(struct hn_store *s, int64_t now)
+{
+	sqlite3_stmt	*st;
+
+	if (store_exec(s, "BEGIN IMMEDIATE") < 0)
+		return HN_EDB;
+	st = s->st[ST_SAMPLE];
+	sqlite3_bind_int64(st, 1, now - now % 60000);
+	if (store_step(s, ST_SAMPLE, false) < 0)
+		goto fail;
+	st = s->st[ST_SAMPLE_PRUNE];
+	sqlite3_bind_int64(st, 1, now - HN_SAMPLE_KEEP_MS);
+	if (store_step(s, ST_SAMPLE_PRUNE, false) < 0)
+		goto fail;
+	if (store_exec(s, "COMMIT") < 0)
+		goto fail;
+	return HN_OK;
+fail:
+	if (!sqlite3_get_autocommit(s->db))
+		store_exec(s, "ROLLBACK");
+	return HN_EDB;
+}
+
+static void
+store_text(char *out, size_t outsz, sqlite3_stmt *st, int col)
+{
+	const unsigned char	*t = sqlite3_column_text(st, col);
+
+	snprintf(out, outsz, "%s", t != NULL ? (const char *)t : "");
+}
+
+int
+hn_store_stats(struct hn_store *s, int limit, int64_t since, int64_t now,
+    struct hn_stats *out)
+{
+	sqlite3_stmt	*st;
+	void		*grown;
+	int		 rc, cap = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->now = now;
+	if (limit < 1 || limit > HN_STATS_LIMIT_MAX)
+		limit = HN_STATS_LIMIT_MAX;
+	if ((out->pages = calloc(limit, sizeof(*out->pages))) == NULL)
+		return HN_ENOMEM;
+	if (store_exec(s, "BEGIN") < 0)
+		goto fail;
+	st = s->st[ST_STATS_SITE];
+	sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		out->site = (long)sqlite3_column_int64(st, 0);
+		out->site_peak = (long)sqlite3_column_int64(st, 1);
+		out->site_peak_at = sqlite3_column_int64(st, 2);
+		out->owners = (long)sqlite3_column_int64(st, 3);
+		out->sessions = (long)sqlite3_column_int64(st, 4);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		goto fail;
+	st = s->st[ST_STATS_PAGES];
+	sqlite3_bind_int(st, 1, limit);
+	while (out->npages < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct hn_page_stat *p = &out->pages[out->npages++];
+		store_text(p->page, sizeof(p->page), st, 0);
+		p->readers = (long)sqlite3_column_int64(st, 1);
+		p->tabs = (long)sqlite3_column_int64(st, 2);
+		p->peak = (long)sqlite3_column_int64(st, 3);
+		p->peak_at = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_reset(st);
+	st = s->st[ST_STATS_SAMPLES];
+	sqlite3_bind_int64(st, 1, since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->nsamples == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((grown = reallocarray(out->samples, cap,
+			    sizeof(*out->samples))) == NULL) {
+				sqlite3_reset(st);
+				goto fail;
+			}
+			out->samples = grown;
+		}
+		struct hn_sample *m = &out->samples[out->nsamples++];
+		m->t = sqlite3_column_int64(st, 0);
+		m->site = (long)sqlite3_column_int64(st, 1);
+		store_text(m->top, sizeof(m->top), st, 2);
+	}
+	sqlite3_reset(st);
+	store_exec(s, "COMMIT");
+	return HN_OK;
+fail:
+	if (!sqlite3_get_autocommit(s->db))
+		store_exec(s, "ROLLBACK");
+	hn_stats_free(out);
+	return HN_EDB;
+}
+
+void
+hn_stats_free(struct hn_stats *st)
+{
+	free(st->pages);
+	free(st->samples);
+	st->pages = NULL;
+	st->samples = NULL;
+	st->npages = st->nsamples = 0;
 }
