@@ -21,11 +21,11 @@
 
 #include "hn.h"
 
-#define STORE_SCHEMA_VERSION	3
+#define STORE_SCHEMA_VERSION	HN_STORE_SCHEMA
 #define STORE_BUSY_MS		2000
 
 /* Schema migrations: index i brings user_version i to i + 1. */
-static const char *const store_migrations[] = {
+static const char *const store_migrations[HN_STORE_SCHEMA] = {
 	"CREATE TABLE owners("
 	"  id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL,"
 	"  started INTEGER NOT NULL, beat INTEGER NOT NULL);"

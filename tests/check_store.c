@@ -407,7 +407,7 @@ START_TEST(test_open_schema)
 
 	w = open_writer(STALE, GRACE, T0);
 	ck_assert_int_eq(access(dbpath, F_OK), 0);
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), HN_STORE_SCHEMA);
 	sql_text("PRAGMA journal_mode", mode, sizeof(mode));
 	ck_assert_str_eq(mode, "wal");
 	ck_assert_int_eq(hn_store_check(w), 0);
@@ -453,7 +453,7 @@ START_TEST(test_open_again)
 	/* A second writer and a reader run the migrations again: no-op. */
 	w2 = open_writer(STALE, GRACE, T0 + 2);
 	r = open_reader();
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), HN_STORE_SCHEMA);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master"),
 	    objects);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM site"), 1);
@@ -908,6 +908,53 @@ START_TEST(test_beat_sessions)
 }
 END_TEST
 
+/* ---- the owner's view ------------------------------------------------------ */
+
+START_TEST(test_stats_and_samples)
+{
+	struct hn_store	*w;
+	struct hn_stats	 st;
+
+	w = open_writer(STALE, GRACE, T0);
+	join(w, "s1", "/a", "v1", T0);
+	join(w, "s2", "/a", "v2", T0);
+	join(w, "s3", "/b", "v1", T0 + 10);
+	ck_assert_int_eq(hn_store_sample(w, T0 + 61000), 0);
+	end(w, HN_OP_DROP, "s2", T0 + 70000);
+	/* The same minute again: replaced, not added. */
+	ck_assert_int_eq(hn_store_sample(w, T0 + 62000), 0);
+	ck_assert_int_eq(hn_store_sample(w, T0 + 130000), 0);
+	ck_assert_int_eq(hn_store_stats(w, 10, 0, T0 + 130000, &st), 0);
+	ck_assert_int_eq(st.site, 1);
+	ck_assert_int_eq(st.site_peak, 2);
+	ck_assert_int_eq(st.owners, 0);	/* its beat is older than STALE */
+	ck_assert_int_eq(st.sessions, 2);
+	ck_assert_int_eq(st.npages, 2);
+	/* Busiest first, ties by peak. */
+	ck_assert_str_eq(st.pages[0].page, "/a");
+	ck_assert_int_eq(st.pages[0].readers, 1);
+	ck_assert_int_eq(st.pages[0].peak, 2);
+	ck_assert_int_eq(st.pages[0].peak_at, T0);
+	ck_assert_str_eq(st.pages[1].page, "/b");
+	ck_assert_int_eq(st.nsamples, 2);
+	ck_assert_int_eq(st.samples[0].site, 1);
+	ck_assert_str_eq(st.samples[0].top, "[[\"/a\",1],[\"/b\",1]]");
+	ck_assert_int_eq(st.samples[0].t % 60000, 0);
+	hn_stats_free(&st);
+	/* since and limit */
+	ck_assert_int_eq(hn_store_stats(w, 1, (T0 + 130000) -
+	    (T0 + 130000) % 60000, T0 + 130000, &st), 0);
+	ck_assert_int_eq(st.npages, 1);
+	ck_assert_int_eq(st.nsamples, 1);
+	hn_stats_free(&st);
+	/* A day later the old samples are gone. */
+	ck_assert_int_eq(hn_store_sample(w, T0 + 130000 + HN_SAMPLE_KEEP_MS),
+	    0);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM samples"), 1);
+	hn_store_close(w);
+}
+END_TEST
+
 /* ---- what changed ------------------------------------------------------ */
 
 START_TEST(test_changes_incremental)
@@ -1187,7 +1234,7 @@ START_TEST(test_open_together)
 	/* The last round's file: one schema, every writer counted. */
 	ck_assert_uint_lt(strlen(path), sizeof(dbpath));
 	memcpy(dbpath, path, strlen(path) + 1);
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), HN_STORE_SCHEMA);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM site"), 1);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM owners"), OT_PROCS / 2);
 	ck_assert_int_eq(sql_int("SELECT tabs FROM pages WHERE page = '/'"),
@@ -1433,7 +1480,7 @@ START_TEST(test_processes)
 
 	/* Every child is done and still holds its sessions. */
 	r = open_reader();
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), HN_STORE_SCHEMA);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM site"), 1);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM owners"), MP_PROCS);
 	mp_check(r, false);
@@ -1654,6 +1701,7 @@ store_suite(void)
 	tcase_add_test(tc, test_takeover);
 	tcase_add_test(tc, test_next_expiry);
 	tcase_add_test(tc, test_beat_sessions);
+	tcase_add_test(tc, test_stats_and_samples);
 	tcase_add_test(tc, test_changes_incremental);
 	tcase_add_test(tc, test_changed);
 	tcase_add_test(tc, test_stale_owner);
