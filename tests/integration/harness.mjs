@@ -190,7 +190,7 @@ export function wstOrigins(origins) {
 
 // herenow's environment: the harness's own HERENOW_* variables (HERENOW_BIN,
 // ...) would be taken for settings, and refused.
-function cleanEnv(extra = {}) {
+export function cleanEnv(extra = {}) {
 	const env = {};
 	for (const [k, v] of Object.entries(process.env)) {
 		if (!k.startsWith('HERENOW_'))
