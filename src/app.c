@@ -89,6 +89,32 @@ sync_done(struct sync_wait *w, int rc)
 	pthread_mutex_unlock(&w->mu);
 }
 
+struct hn_metrics *
+hn_app_metrics(struct hn_app *app)
+{
+	return &app->metrics;
+}
+
+/* Collects this process's series for the table. */
+struct series_buf {
+	const char	*names[128];
+	char		 store[128][160];
+	double		 values[128];
+	size_t		 n;
+};
+
+static void
+series_add(void *arg, const char *name, double value)
+{
+	struct series_buf	*b = arg;
+
+	if (b->n == 128)
+		return;
+	snprintf(b->store[b->n], sizeof(b->store[b->n]), "%s", name);
+	b->names[b->n] = b->store[b->n];
+	b->values[b->n++] = value;
+}
+
 int
 hn_app_db_ok(struct hn_app *app)
 {
@@ -280,7 +306,7 @@ store_main(void *arg)
 	int64_t		 last_err_log = 0;
 	uint64_t	 seq = 0, one = 1;
 	long		 site = 0, r_, t_, s_;
-	bool		 quit = false, wrote, failed;
+	bool		 quit = false, wrote, failed, put_series = false;
 	int		 i;
 
 	while (!quit) {
@@ -332,10 +358,13 @@ store_main(void *arg)
 		wrote = failed = false;
 		if (nops > 0 || now >= next_beat || now >= expiry) {
 			bool beat = now >= next_beat;
+			int64_t t0 = hn_mono_us();
 			if (hn_store_apply(app->store, ops, nops, beat, now)
 			    < 0) {
 				failed = true;
 				atomic_store(&app->db_ok, false);
+				hn_metrics_count(&app->metrics,
+				    HN_M_DB_ERRORS, 1);
 				if (now - last_err_log > 60000) {
 					log_warnx("%s: the session table is "
 					    "not writable; retrying", __func__);
@@ -344,9 +373,15 @@ store_main(void *arg)
 			} else {
 				wrote = true;
 				atomic_store(&app->db_ok, true);
-				if (beat)
+				hn_metrics_batch(&app->metrics, nops,
+				    hn_mono_us() - t0);
+				hn_metrics_count(&app->metrics, HN_M_REAPED,
+				    hn_store_reaped(app->store));
+				if (beat) {
 					next_beat = now +
 					    app->cfg.heartbeat_ms;
+					put_series = true;
+				}
 				expiry = hn_store_next_expiry(app->store);
 			}
 		}
@@ -369,6 +404,17 @@ store_main(void *arg)
 				expiry = now + app->cfg.poll_interval_ms;
 		}
 
+		if (put_series) {
+			struct series_buf *sb = calloc(1, sizeof(*sb));
+			if (sb != NULL) {
+				hn_metrics_series(&app->metrics, series_add,
+				    sb);
+				hn_store_put_series(app->store, sb->names,
+				    sb->values, sb->n);
+				free(sb);
+			}
+			put_series = false;
+		}
 		/* Any process may write the minute's sample: it is keyed by
 		 * the minute, so several writers agree. */
 		if (now >= next_sample) {
@@ -439,6 +485,7 @@ hn_app_new(const struct hn_config *cfg, char *err, size_t errsz)
 	app->cfg = *cfg;
 	app->hand_efd = app->res_efd = app->tunnel_fd = -1;
 	atomic_init(&app->db_ok, true);
+	hn_metrics_init(&app->metrics, hn_now_ms());
 	app->hand_tail = &app->hand_head;
 	app->sq_tail = &app->sq_head;
 	app->res_tail = &app->res_head;

@@ -55,6 +55,8 @@ void		 hn_app_exit_when_idle(struct hn_app *);
 int		 hn_app_commit(void *app, const struct hn_op *);
 /* 1 when the store thread's last commit went through, else 0. */
 int		 hn_app_db_ok(struct hn_app *);
+/* This process's counters (any thread may bump them). */
+struct hn_metrics *hn_app_metrics(struct hn_app *);
 /* Set by the signal handlers. */
 bool		 hn_app_stopping(void);
 
@@ -69,6 +71,7 @@ struct hn_request {
 	const char	*authorization;	/* "Bearer TOKEN" */
 	int		 writable;	/* the store thread's last commit: 1 ok,
 					   0 failed, -1 unknown (CGI) */
+	int64_t		 start_ms;	/* of the answering process, 0: CGI */
 	const char	*body;		/* POST: at most HN_BODY_MAX bytes */
 	size_t		 body_len;
 	bool		 body_too_big;
@@ -86,6 +89,7 @@ struct hn_reply {
 	char		 headers[128];	/* extra lines, each ending in CRLF */
 	char		 body[1536];	/* "" for none (204, 304) */
 	char		*big;		/* malloc'd body instead, or NULL */
+	const char	*code;		/* the error code of a refusal */
 };
 enum { HN_ROUTE_REPLY, HN_ROUTE_STREAM };
 /*

@@ -117,6 +117,7 @@ struct hn_app {
 	bool			 store_quit;
 	struct hn_store		*store;
 	atomic_bool		 db_ok;
+	struct hn_metrics	 metrics;
 
 	/* store thread -> loop */
 	pthread_mutex_t		 res_mu;

@@ -21,7 +21,8 @@ cgi_reply(const struct hn_reply *rp)
 
 	fwrite(out, 1, n, stdout);
 	if (rp->big != NULL)
-		printf("%s\n", rp->big);
+		printf("%s%s", rp->big, *rp->big != '\0' &&
+		    rp->big[strlen(rp->big) - 1] == '\n' ? "" : "\n");
 	fflush(stdout);
 }
 

@@ -48,8 +48,10 @@ send_reply(FCGX_Request *req, const struct hn_reply *rp)
 
 	FCGX_PutStr(out, (int)n, req->out);
 	if (rp->big != NULL) {
-		FCGX_PutStr(rp->big, (int)strlen(rp->big), req->out);
-		FCGX_PutStr("\n", 1, req->out);
+		n = strlen(rp->big);
+		FCGX_PutStr(rp->big, (int)n, req->out);
+		if (n == 0 || rp->big[n - 1] != '\n')
+			FCGX_PutStr("\n", 1, req->out);
 	}
 }
 
@@ -110,6 +112,7 @@ handle(struct acceptor *a, FCGX_Request *req)
 	rq.if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH", req->envp);
 	rq.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", req->envp);
 	rq.writable = hn_app_db_ok(app);
+	rq.start_ms = hn_app_metrics(app)->start_ms;
 	rq.commit = hn_app_commit;
 	rq.commit_arg = app;
 	read_body(req, &rq, body);
@@ -144,8 +147,10 @@ handle(struct acceptor *a, FCGX_Request *req)
 			    "out of memory");
 		}
 	}
-	if (!taken)
+	if (!taken) {
+		hn_metrics_refused(hn_app_metrics(app), rp.code);
 		send_reply(req, &rp);
+	}
 	free(rp.big);
 	free(h);
 	return taken;

@@ -44,6 +44,7 @@ void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* ---- util.c ----------------------------------------------------------- */
 int64_t	 hn_now_ms(void);		/* CLOCK_REALTIME, shared between processes */
 int64_t	 hn_mono_ms(void);		/* CLOCK_MONOTONIC, for timers */
+int64_t	 hn_mono_us(void);		/* the same in microseconds */
 /* Fills out with n random lowercase hex characters and a NUL (out: n+1). */
 int	 hn_random_hex(char *out, size_t n);
 
@@ -233,7 +234,7 @@ struct hn_op {
 	char	 visitor[HN_VISITOR_MAX + 2];	/* JOIN, BEAT; "~sid" if none */
 };
 
-#define HN_STORE_SCHEMA	3	/* PRAGMA user_version this herenow writes */
+#define HN_STORE_SCHEMA	4	/* PRAGMA user_version this herenow writes */
 #define HN_STORE_WRITER	0x1	/* registers an owner; may write */
 
 /*
@@ -306,6 +307,16 @@ struct hn_stats {
 int		 hn_store_stats(struct hn_store *, int limit, int64_t since,
 		    int64_t now, struct hn_stats *);
 void		 hn_stats_free(struct hn_stats *);
+/* Replaces this writer's series (the sums over every live process are
+ * what metrics shows); 0 or HN_EDB. */
+int		 hn_store_put_series(struct hn_store *, const char **names,
+		    const double *values, size_t n);
+/* The series summed over live processes; *out malloc'd. */
+struct hn_series;
+int		 hn_store_series(struct hn_store *, struct hn_series **out,
+		    size_t *n);
+/* Sessions removed by grace expiry or reaping since the last call. */
+uint64_t	 hn_store_reaped(struct hn_store *);
 /* Records the site and its top pages for the minute of now and forgets
  * samples older than HN_SAMPLE_KEEP_MS.  0 or HN_EDB. */
 int		 hn_store_sample(struct hn_store *, int64_t now);
@@ -530,5 +541,39 @@ ssize_t	 hn_json_msg_prefix(const char *buf, size_t len, struct hn_msg *,
  */
 ssize_t	 hn_tunnel_next(const char *buf, size_t len, struct hn_msg *,
 	    const char **code, const char **why);
+
+/* ---- metrics.c: counters of this process, summed over all in the table - */
+enum hn_counter {
+	HN_M_JOINS, HN_M_LEAVES, HN_M_REAPED, HN_M_MESSAGES, HN_M_SLOW,
+	HN_M_DB_ERRORS, HN_M_COUNTERS_
+};
+#define HN_M_HIST_BUCKETS	10
+/* Lock-free: bumped by any thread, read by the store thread. */
+struct hn_metrics {
+	_Atomic uint64_t	 c[HN_M_COUNTERS_];
+	_Atomic uint64_t	 refused[32];		/* by reason, see metrics.c */
+	_Atomic int64_t		 streams[3];		/* by transport (gauge) */
+	_Atomic uint64_t	 batch[HN_M_HIST_BUCKETS + 1], batch_sum;
+	_Atomic uint64_t	 commit[HN_M_HIST_BUCKETS + 1], commit_us;
+	int64_t			 start_ms;
+};
+void	 hn_metrics_init(struct hn_metrics *, int64_t now);
+void	 hn_metrics_count(struct hn_metrics *, enum hn_counter, uint64_t n);
+/* A refused request or stream by its error code (NULL metrics ok). */
+void	 hn_metrics_refused(struct hn_metrics *, const char *code);
+void	 hn_metrics_batch(struct hn_metrics *, size_t ops, int64_t commit_us);
+/* The process's series as "name{labels}" and value pairs, for the store
+ * (callback per series). */
+typedef void	 hn_series_cb(void *arg, const char *series, double value);
+void	 hn_metrics_series(const struct hn_metrics *, hn_series_cb *,
+	    void *arg);
+/* Prometheus text exposition of summed series (name -> value) plus the
+ * table's gauges, into a malloc'd string. */
+struct hn_series {
+	char	 name[160];
+	double	 value;
+};
+char	*hn_metrics_format(const struct hn_series *, size_t n, long readers,
+	    long sessions, long owners, double start_seconds);
 
 #endif /* HN_H */

@@ -19,6 +19,7 @@ reply_error(struct hn_reply *rp, const char *status, const char *code,
     const char *message)
 {
 	snprintf(rp->status, sizeof(rp->status), "%s", status);
+	rp->code = code;
 	if (hn_json_error(rp->body, sizeof(rp->body), code, message) < 0)
 		snprintf(rp->body, sizeof(rp->body), "{\"type\":\"error\"}");
 	return HN_ROUTE_REPLY;
@@ -311,22 +312,21 @@ token_equal(const char *want, const char *given)
 	return d == 0;
 }
 
-/* GET stats: the busiest pages, peaks and the last day's samples, for
- * the owner (admin_token as a bearer token or a token parameter). */
+/* The owner's endpoints want admin_token: off (404) without one, 401
+ * without a token, 403 with another.  0 when it is right. */
 static int
-route_stats(const struct hn_config *cfg, struct hn_store *reader,
-    const struct hn_request *rq, struct hn_reply *rp)
+route_token(const struct hn_config *cfg, const struct hn_request *rq,
+    struct hn_reply *rp)
 {
-	char		 token[sizeof(cfg->admin_token) + 1], num[32];
+	char		 token[sizeof(cfg->admin_token) + 1];
 	const char	*qs = rq->query ? rq->query : "";
-	struct hn_stats	 st;
-	int64_t		 now = hn_now_ms(), since = now - HN_SAMPLE_KEEP_MS;
-	long		 limit = 50;
 	size_t		 len;
 
-	if (cfg->admin_token[0] == '\0')
-		return reply_error(rp, "404 Not Found", "stats_off",
+	if (cfg->admin_token[0] == '\0') {
+		reply_error(rp, "404 Not Found", "stats_off",
 		    "no admin_token is configured");
+		return HN_EINVAL;
+	}
 	token[0] = '\0';
 	if (rq->authorization != NULL &&
 	    strncasecmp(rq->authorization, "Bearer ", 7) == 0)
@@ -337,12 +337,67 @@ route_stats(const struct hn_config *cfg, struct hn_store *reader,
 	if (token[0] == '\0') {
 		snprintf(rp->headers, sizeof(rp->headers),
 		    "WWW-Authenticate: Bearer realm=\"herenow\"\r\n");
-		return reply_error(rp, "401 Unauthorized", "token_required",
+		reply_error(rp, "401 Unauthorized", "token_required",
 		    "give the admin token as a bearer token");
+		return HN_EINVAL;
 	}
-	if (!token_equal(cfg->admin_token, token))
-		return reply_error(rp, "403 Forbidden", "bad_token",
+	if (!token_equal(cfg->admin_token, token)) {
+		reply_error(rp, "403 Forbidden", "bad_token",
 		    "that is not the admin token");
+		return HN_EINVAL;
+	}
+	return HN_OK;
+}
+
+/* GET metrics: Prometheus text, the series of every live process summed,
+ * and the table's gauges. */
+static int
+route_metrics(const struct hn_config *cfg, struct hn_store *reader,
+    const struct hn_request *rq, struct hn_reply *rp)
+{
+	struct hn_series	*sv;
+	struct hn_stats		 st;
+	size_t			 n;
+
+	if (route_token(cfg, rq, rp) < 0)
+		return HN_ROUTE_REPLY;
+	if (hn_store_series(reader, &sv, &n) < 0)
+		return reply_error(rp, "503 Service Unavailable", "db_error",
+		    "the session table cannot be read");
+	if (hn_store_stats(reader, 1, INT64_MAX, hn_now_ms(), &st) < 0) {
+		free(sv);
+		return reply_error(rp, "503 Service Unavailable", "db_error",
+		    "the session table cannot be read");
+	}
+	rp->big = hn_metrics_format(sv, n, st.site, st.sessions, st.owners,
+	    (double)rq->start_ms / 1000);
+	hn_stats_free(&st);
+	free(sv);
+	if (rp->big == NULL)
+		return reply_error(rp, "500 Internal Server Error", "internal",
+		    "out of memory");
+	snprintf(rp->status, sizeof(rp->status), "200 OK");
+	snprintf(rp->content_type, sizeof(rp->content_type),
+	    "text/plain; version=0.0.4");
+	snprintf(rp->cache, sizeof(rp->cache), "no-store");
+	return HN_ROUTE_REPLY;
+}
+
+/* GET stats: the busiest pages, peaks and the last day's samples, for
+ * the owner (admin_token as a bearer token or a token parameter). */
+static int
+route_stats(const struct hn_config *cfg, struct hn_store *reader,
+    const struct hn_request *rq, struct hn_reply *rp)
+{
+	char		 num[32];
+	const char	*qs = rq->query ? rq->query : "";
+	struct hn_stats	 st;
+	int64_t		 now = hn_now_ms(), since = now - HN_SAMPLE_KEEP_MS;
+	long		 limit = 50;
+	size_t		 len;
+
+	if (route_token(cfg, rq, rp) < 0)
+		return HN_ROUTE_REPLY;
 	if (hn_query_get(qs, strlen(qs), "limit", num, sizeof(num), &len) == 1)
 		limit = strtol(num, NULL, 10);
 	if (limit < 1 || limit > HN_STATS_LIMIT_MAX)
@@ -402,6 +457,10 @@ hn_route(const struct hn_config *cfg, struct hn_store *reader,
 		return route_ws(cfg, rq, rp, h);
 	if (strcmp(ep, "beat") == 0 || strcmp(ep, "leave") == 0)
 		return route_beat(cfg, reader, rq, rp, ep[0] == 'l');
+	if (strcmp(ep, "metrics") == 0)
+		return strcmp(rq->method, "GET") == 0 ?
+		    route_metrics(cfg, reader, rq, rp) : reply_error(rp,
+		    "405 Method Not Allowed", "method_not_allowed", "use GET");
 	if (strcmp(ep, "stats") == 0)
 		return strcmp(rq->method, "GET") == 0 ?
 		    route_stats(cfg, reader, rq, rp) : reply_error(rp,

@@ -55,6 +55,10 @@ static const char *const store_migrations[HN_STORE_SCHEMA] = {
 	"CREATE TABLE samples("
 	"  minute INTEGER PRIMARY KEY, site INTEGER NOT NULL,"
 	"  top TEXT NOT NULL);",
+	/* 4: each process's metric series, summed by `metrics` */
+	"CREATE TABLE series("
+	"  owner TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,"
+	"  PRIMARY KEY (owner, name)) WITHOUT ROWID;",
 };
 
 enum {
@@ -88,6 +92,9 @@ enum {
 	ST_STATS_SITE,
 	ST_STATS_PAGES,
 	ST_STATS_SAMPLES,
+	ST_SERIES_PUT,
+	ST_SERIES_SUM,
+	ST_SERIES_ORPHANS,
 	ST_COUNT_
 };
 
@@ -168,6 +175,14 @@ static const char *const store_sql[ST_COUNT_] = {
 	[ST_STATS_SAMPLES] =
 	    "SELECT minute, site, top FROM samples WHERE minute >= ?1"
 	    " ORDER BY minute",
+	[ST_SERIES_PUT] =
+	    "INSERT OR REPLACE INTO series(owner, name, value)"
+	    " VALUES (?1, ?2, ?3)",
+	[ST_SERIES_SUM] =
+	    "SELECT name, sum(value) FROM series WHERE owner IN"
+	    " (SELECT id FROM owners) GROUP BY name",
+	[ST_SERIES_ORPHANS] =
+	    "DELETE FROM series WHERE owner NOT IN (SELECT id FROM owners)",
 	[ST_BEAT_STALE] =
 	    "DELETE FROM sessions WHERE beat IS NOT NULL AND beat <= ?1"
 	    " RETURNING page",
@@ -181,6 +196,7 @@ struct hn_store {
 	int64_t		 stale_after_ms;
 	int64_t		 leave_grace_ms;
 	int64_t		 data_version;
+	uint64_t	 reaped;
 };
 
 static int
@@ -524,6 +540,7 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 {
 	sqlite3_stmt	*st;
 	size_t		 i;
+	uint64_t	 reaped = 0;
 	int		 touched, rc;
 
 	if (!s->writer)
@@ -544,8 +561,9 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 	}
 	st = s->st[ST_EXPIRE];
 	sqlite3_bind_int64(st, 1, now - s->leave_grace_ms);
-	if (store_step(s, ST_EXPIRE, true) < 0)
+	if ((rc = store_step(s, ST_EXPIRE, true)) < 0)
 		goto fail;
+	reaped = (uint64_t)rc;
 	if (beat) {
 		st = s->st[ST_BEAT];
 		sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
@@ -561,21 +579,26 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 		}
 		st = s->st[ST_STALE_SESSIONS];
 		sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
-		if (store_step(s, ST_STALE_SESSIONS, true) < 0)
+		if ((rc = store_step(s, ST_STALE_SESSIONS, true)) < 0)
 			goto fail;
+		reaped += (uint64_t)rc;
 		st = s->st[ST_STALE_OWNERS];
 		sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
 		if (store_step(s, ST_STALE_OWNERS, false) < 0)
 			goto fail;
 		st = s->st[ST_BEAT_STALE];
 		sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
-		if (store_step(s, ST_BEAT_STALE, true) < 0)
+		if ((rc = store_step(s, ST_BEAT_STALE, true)) < 0)
+			goto fail;
+		reaped += (uint64_t)rc;
+		if (store_step(s, ST_SERIES_ORPHANS, false) < 0)
 			goto fail;
 	}
 	if ((touched = store_recount(s, now)) < 0)
 		goto fail;
 	if (store_exec(s, "COMMIT") < 0)
 		goto fail;
+	s->reaped += reaped;
 	return touched;
 fail:
 	if (!sqlite3_get_autocommit(s->db))
@@ -712,6 +735,7 @@ hn_store_close(struct hn_store *s)
 			st = s->st[ST_DEL_OWNER];
 			sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
 			store_step(s, ST_DEL_OWNER, false);
+			store_step(s, ST_SERIES_ORPHANS, false);
 			if (store_recount(s, hn_now_ms()) < 0 ||
 			    store_exec(s, "COMMIT") < 0)
 				store_exec(s, "ROLLBACK");
@@ -835,4 +859,71 @@ hn_stats_free(struct hn_stats *st)
 	st->pages = NULL;
 	st->samples = NULL;
 	st->npages = st->nsamples = 0;
+}
+
+int
+hn_store_put_series(struct hn_store *s, const char **names,
+    const double *values, size_t n)
+{
+	sqlite3_stmt	*st = s->st[ST_SERIES_PUT];
+	size_t		 i;
+
+	if (!s->writer)
+		return HN_EINVAL;
+	if (store_exec(s, "BEGIN IMMEDIATE") < 0)
+		return HN_EDB;
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, names[i], -1, SQLITE_STATIC);
+		sqlite3_bind_double(st, 3, values[i]);
+		if (store_step(s, ST_SERIES_PUT, false) < 0)
+			goto fail;
+	}
+	if (store_exec(s, "COMMIT") < 0)
+		goto fail;
+	return HN_OK;
+fail:
+	if (!sqlite3_get_autocommit(s->db))
+		store_exec(s, "ROLLBACK");
+	return HN_EDB;
+}
+
+int
+hn_store_series(struct hn_store *s, struct hn_series **out, size_t *n)
+{
+	sqlite3_stmt		*st = s->st[ST_SERIES_SUM];
+	struct hn_series	*v = NULL, *grown;
+	size_t			 cap = 0;
+	int			 rc;
+
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((grown = reallocarray(v, cap, sizeof(*v))) == NULL)
+				break;
+			v = grown;
+		}
+		store_text(v[*n].name, sizeof(v[*n].name), st, 0);
+		v[*n].value = sqlite3_column_double(st, 1);
+		(*n)++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		*n = 0;
+		return HN_EDB;
+	}
+	*out = v;
+	return HN_OK;
+}
+
+uint64_t
+hn_store_reaped(struct hn_store *s)
+{
+	uint64_t	 r = s->reaped;
+
+	s->reaped = 0;
+	return r;
 }

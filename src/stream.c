@@ -167,6 +167,7 @@ stream_send(struct stream *st, struct obuf *b)
 	if (st->qlen == APP_QUEUE_SLOTS ||
 	    st->qbytes + b->len > HN_STREAM_QUEUE_MAX) {
 		log_debug("%s: slow reader %s dropped", __func__, st->sid);
+		hn_metrics_count(&st->app->metrics, HN_M_SLOW, 1);
 		stream_close(st, false, 0);
 		return;
 	}
@@ -218,6 +219,7 @@ stream_error(struct stream *st, const char *code, const char *why)
 	ssize_t	 n;
 
 	log_debug("%s: stream %s: %s: %s", __func__, st->sid, code, why);
+	hn_metrics_refused(&st->app->metrics, code);
 	if ((n = hn_json_error(json, sizeof(json), code, why)) > 0) {
 		json[n++] = '\n';
 		if (st->transport == HN_TR_WS)
@@ -257,6 +259,10 @@ stream_request(struct stream *st, int op, const char *page, char **pages,
 		log_warnx("%s: out of memory", __func__);
 		return;
 	}
+	if (op == HN_OP_JOIN)
+		hn_metrics_count(&st->app->metrics, HN_M_JOINS, 1);
+	else if (op != 0)
+		hn_metrics_count(&st->app->metrics, HN_M_LEAVES, 1);
 	if (op != 0) {
 		r->op.kind = op;
 		memcpy(r->op.sid, st->sid, sizeof(r->op.sid));
@@ -786,6 +792,7 @@ stream_open(struct hn_app *app, const struct hn_handoff *h)
 	st->reqid = h->reqid;
 	st->transport = h->transport;
 	st->fcgi = h->fcgi;
+	app->metrics.streams[st->transport]++;
 	hn_ws_parser_init(&st->wp, HN_WS_MESSAGE_MAX);
 	st->next = app->streams;
 	if (st->next != NULL)
@@ -862,7 +869,9 @@ stream_close(struct stream *st, bool normal, uint16_t ws_code)
 	st->closed = true;
 	hn_hub_client_free(app->hub, st->hc);
 	st->hc = NULL;
+	st->app->metrics.streams[st->transport]--;
 	if (st->joined && (r = sreq_new(0)) != NULL) {
+		hn_metrics_count(&app->metrics, HN_M_LEAVES, 1);
 		r->op.kind = HN_OP_LEAVE;
 		memcpy(r->op.sid, st->sid, sizeof(r->op.sid));
 		app_store_enqueue(app, r);
@@ -924,6 +933,7 @@ stream_deliver(void *arg, void *ctx, struct hn_bcast *bc)
 	int		 slot = st->transport * 2 + (st->fcgi ? 1 : 0);
 	struct obuf	*b = bc->cache[slot];
 
+	hn_metrics_count(&st->app->metrics, HN_M_MESSAGES, 1);
 	if (b == NULL || (st->fcgi && b->reqid != st->reqid)) {
 		/* lighttpd numbers every request 1, so this is built once
 		 * per broadcast; another id gets a buffer of its own. */
