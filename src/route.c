@@ -451,20 +451,19 @@ hn_route(const struct hn_config *cfg, struct hn_store *reader,
 	const char	*ep = rq->endpoint, *qs = rq->query ? rq->query : "";
 	long		 readers, tabs, site;
 
-	rp->status[0] = rp->headers[0] = rp->body[0] = '\0';
+	memset(rp, 0, sizeof(*rp));
 	memset(h, 0, sizeof(*h));
 	if (strcmp(ep, "ws") == 0)
 		return route_ws(cfg, rq, rp, h);
 	if (strcmp(ep, "beat") == 0 || strcmp(ep, "leave") == 0)
 		return route_beat(cfg, reader, rq, rp, ep[0] == 'l');
-	if (strcmp(ep, "metrics") == 0)
-		return strcmp(rq->method, "GET") == 0 ?
-		    route_metrics(cfg, reader, rq, rp) : reply_error(rp,
-		    "405 Method Not Allowed", "method_not_allowed", "use GET");
-	if (strcmp(ep, "stats") == 0)
-		return strcmp(rq->method, "GET") == 0 ?
-		    route_stats(cfg, reader, rq, rp) : reply_error(rp,
-		    "405 Method Not Allowed", "method_not_allowed", "use GET");
+	if (strcmp(ep, "metrics") == 0 || strcmp(ep, "stats") == 0) {
+		if (strcmp(rq->method, "GET") != 0)
+			return reply_error(rp, "405 Method Not Allowed",
+			    "method_not_allowed", "use GET");
+		return ep[0] == 'm' ? route_metrics(cfg, reader, rq, rp) :
+		    route_stats(cfg, reader, rq, rp);
+	}
 	if (strcmp(ep, "sse") != 0 && strcmp(ep, "count") != 0 &&
 	    strcmp(ep, "health") != 0 && strcmp(ep, "badge.svg") != 0)
 		return reply_error(rp, "404 Not Found", "not_found",
