@@ -1718,3 +1718,30 @@ export async function tabsSummary(tabs) {
 		out.push(await t.describe());
 	return '\n    ' + out.join('\n    ');
 }
+
+// Registers the scenarios every WebSocket carrier shares, with test (from
+// node:test) and a getter for the server its file starts in before().
+// frames: herenow sees the frames itself (not on the tunnel), so malformed
+// frames, origins and pings are its to check too.
+export function wsScenarios(test, server, carrier, { frames = true } = {}) {
+	const t = (name, fn) => test(name, { timeout: 60000 },
+	    () => fn(server(), carrier));
+	t('join and count', wsJoinCount);
+	t('navigate: a page message moves the reader at once', wsNavigate);
+	t('watch: counts of other pages without being counted there', wsWatch);
+	t('leave: announced after leave_grace', wsLeave);
+	t('reload: the same visitor back within leave_grace changes nothing',
+	    wsReload);
+	if (!frames) {
+		t('bad messages: an error line, the stream ends, nothing stored',
+		    wsBadMessages);
+		return;
+	}
+	t('bad messages: an error line, close 1008 with the code, nothing stored',
+	    wsBadMessages);
+	t('malformed frames are closed with 1002, 1003, 1007, 1009',
+	    wsBadFrames);
+	t('another origin gets 403 with a JSON error before any upgrade',
+	    wsRefusedOrigin);
+	t('pings: a reader who misses two is dropped', wsPing);
+}

@@ -7,8 +7,7 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
 	startServer, waitFor, curl, wsConfig, wsSummary, liveSessions,
-	wsJoinCount, wsNavigate, wsWatch, wsLeave, wsReload, wsBadMessages,
-	wsBadFrames, wsRefusedOrigin, wsPing,
+	wsScenarios,
 } from './harness.mjs';
 
 const carrier = 'cgi';
@@ -25,24 +24,7 @@ after(async () => {
 	await server?.stop();
 });
 
-test('join and count', { timeout: 60000 }, () =>
-    wsJoinCount(server, carrier));
-test('navigate: a page message moves the reader at once', { timeout: 60000 },
-    () => wsNavigate(server, carrier));
-test('watch: counts of other pages without being counted there',
-    { timeout: 60000 }, () => wsWatch(server, carrier));
-test('leave: announced after leave_grace', { timeout: 60000 }, () =>
-    wsLeave(server, carrier));
-test('reload: the same visitor back within leave_grace changes nothing',
-    { timeout: 60000 }, () => wsReload(server, carrier));
-test('bad messages: an error line, close 1008 with the code, nothing stored',
-    { timeout: 60000 }, () => wsBadMessages(server, carrier));
-test('malformed frames are closed with 1002, 1003, 1007, 1009',
-    { timeout: 60000 }, () => wsBadFrames(server, carrier));
-test('another origin gets 403 with a JSON error before any upgrade',
-    { timeout: 60000 }, () => wsRefusedOrigin(server, carrier));
-test('pings: a reader who misses two is dropped', { timeout: 60000 }, () =>
-    wsPing(server, carrier));
+wsScenarios(test, () => server, carrier);
 
 test('one herenow.cgi process per reader; one who leaves ends it',
     { timeout: 60000 }, async () => {

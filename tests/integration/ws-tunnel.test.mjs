@@ -9,8 +9,7 @@ import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
 	startServer, waitFor, newVisitor, wsConfig, refusedOrigin, rawWs,
-	wsSummary, liveSessions, wsJoinCount, wsNavigate, wsWatch,
-	wsLeave, wsReload, wsBadMessages,
+	wsSummary, liveSessions, wsScenarios,
 } from './harness.mjs';
 
 const carrier = 'wst';
@@ -37,18 +36,7 @@ describe('mod_wstunnel, layout (a): lighttpd runs herenow --tunnel',
 		await server?.stop();
 	});
 
-	test('join and count', { timeout: 60000 }, () =>
-	    wsJoinCount(server, carrier));
-	test('navigate: a page message moves the reader at once',
-	    { timeout: 60000 }, () => wsNavigate(server, carrier));
-	test('watch: counts of other pages without being counted there',
-	    { timeout: 60000 }, () => wsWatch(server, carrier));
-	test('leave: announced after leave_grace', { timeout: 60000 }, () =>
-	    wsLeave(server, carrier));
-	test('reload: the same visitor back within leave_grace changes nothing',
-	    { timeout: 60000 }, () => wsReload(server, carrier));
-	test('bad messages: an error line, the stream ends, nothing stored',
-	    { timeout: 60000 }, () => wsBadMessages(server, carrier));
+	wsScenarios(test, () => server, carrier, { frames: false });
 
 	test('the tunnel process is lighttpd\'s child and counts in the same table',
 	    { timeout: 60000 }, async () => {
@@ -197,18 +185,7 @@ describe('mod_wstunnel, layout (b): the FastCGI process listens on tunnel_listen
 		await server?.stop();
 	});
 
-	test('join and count', { timeout: 60000 }, () =>
-	    wsJoinCount(server, carrier));
-	test('navigate: a page message moves the reader at once',
-	    { timeout: 60000 }, () => wsNavigate(server, carrier));
-	test('watch: counts of other pages without being counted there',
-	    { timeout: 60000 }, () => wsWatch(server, carrier));
-	test('leave: announced after leave_grace', { timeout: 60000 }, () =>
-	    wsLeave(server, carrier));
-	test('reload: the same visitor back within leave_grace changes nothing',
-	    { timeout: 60000 }, () => wsReload(server, carrier));
-	test('bad messages: an error line, the stream ends, nothing stored',
-	    { timeout: 60000 }, () => wsBadMessages(server, carrier));
+	wsScenarios(test, () => server, carrier, { frames: false });
 
 	test('no tunnel process: the FastCGI process holds the tunnel readers',
 	    { timeout: 60000 }, async () => {
