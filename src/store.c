@@ -85,7 +85,6 @@ enum {
 	ST_OWNED,
 	ST_BEAT_FIND,
 	ST_BEAT_REFRESH,
-	ST_BEAT_INSERT,
 	ST_BEAT_STALE,
 	ST_SAMPLE,
 	ST_SAMPLE_PRUNE,
@@ -104,8 +103,8 @@ static const char *const store_sql[ST_COUNT_] = {
 	    " WHERE page = ?1 AND visitor = ?2 AND ended IS NOT NULL LIMIT 1)"
 	    " RETURNING page",
 	[ST_INSERT] =
-	    "INSERT INTO sessions(sid, owner, page, visitor, created)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	    "INSERT INTO sessions(sid, owner, page, visitor, created, beat)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_LEAVE] =
 	    "UPDATE sessions SET ended = ?2 WHERE sid = ?1 AND ended IS NULL"
 	    " RETURNING page",
@@ -155,9 +154,6 @@ static const char *const store_sql[ST_COUNT_] = {
 	    "SELECT page FROM sessions WHERE sid = ?1 AND beat IS NOT NULL",
 	[ST_BEAT_REFRESH] =
 	    "UPDATE sessions SET beat = ?2, ended = NULL WHERE sid = ?1",
-	[ST_BEAT_INSERT] =
-	    "INSERT INTO sessions(sid, owner, page, visitor, created, beat)"
-	    " VALUES (?1, '', ?2, ?3, ?4, ?4)",
 	[ST_SAMPLE] =
 	    "INSERT OR REPLACE INTO samples(minute, site, top)"
 	    " SELECT ?1, (SELECT readers FROM site WHERE id = 1),"
@@ -430,6 +426,38 @@ store_recount(struct hn_store *s, int64_t now)
 }
 
 /*
+ * A new session of op's visitor on op's page: it takes over one of that
+ * visitor's sessions still in grace there (a reload), then counts.  A
+ * polling client's session (beat) has no owner and a beat time.
+ */
+static int
+store_insert(struct hn_store *s, const struct hn_op *op, const char *owner,
+    bool beat, int64_t now)
+{
+	sqlite3_stmt	*st;
+
+	st = s->st[ST_TAKEOVER];
+	sqlite3_bind_text(st, 1, op->page, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->visitor, -1, SQLITE_STATIC);
+	if (store_step(s, ST_TAKEOVER, true) < 0)
+		return HN_EDB;
+	st = s->st[ST_INSERT];
+	sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, op->page, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, op->visitor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	if (beat)
+		sqlite3_bind_int64(st, 6, now);
+	else
+		sqlite3_bind_null(st, 6);
+	if (store_step(s, ST_INSERT, false) < 0)
+		return HN_EDB;
+	store_touch(s, op->page);
+	return HN_OK;
+}
+
+/*
  * A polling client's beat.  Its session has no owner (the process that
  * answered one beat need not answer the next) and lives stale_after past
  * its last beat; a beat for another page moves it, one after a leave
@@ -467,20 +495,7 @@ store_beat(struct hn_store *s, const struct hn_op *op, int64_t now)
 		if (store_step(s, ST_DROP, true) < 0)
 			return HN_EDB;
 	}
-	st = s->st[ST_TAKEOVER];
-	sqlite3_bind_text(st, 1, op->page, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, op->visitor, -1, SQLITE_STATIC);
-	if (store_step(s, ST_TAKEOVER, true) < 0)
-		return HN_EDB;
-	st = s->st[ST_BEAT_INSERT];
-	sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, op->page, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, op->visitor, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	if (store_step(s, ST_BEAT_INSERT, false) < 0)
-		return HN_EDB;
-	store_touch(s, op->page);
-	return HN_OK;
+	return store_insert(s, op, "", true, now);
 }
 
 static int
@@ -490,21 +505,7 @@ store_op(struct hn_store *s, const struct hn_op *op, int64_t now)
 
 	switch (op->kind) {
 	case HN_OP_JOIN:
-		st = s->st[ST_TAKEOVER];
-		sqlite3_bind_text(st, 1, op->page, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, op->visitor, -1, SQLITE_STATIC);
-		if (store_step(s, ST_TAKEOVER, true) < 0)
-			return HN_EDB;
-		st = s->st[ST_INSERT];
-		sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, s->owner, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, op->page, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, op->visitor, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, now);
-		if (store_step(s, ST_INSERT, false) < 0)
-			return HN_EDB;
-		store_touch(s, op->page);
-		return HN_OK;
+		return store_insert(s, op, s->owner, false, now);
 	case HN_OP_LEAVE:
 		st = s->st[ST_LEAVE];
 		sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
