@@ -29,7 +29,8 @@
 enum tr { TR_SSE, TR_WST, TR_WS };
 static const char *tr_name[] = { "sse", "wst", "ws" };
 
-enum st { ST_IDLE, ST_CONNECTING, ST_HEADERS, ST_STREAM, ST_DEAD };
+/* ST_CLOSED: closed by us (churn), not a failure. */
+enum st { ST_IDLE, ST_CONNECTING, ST_HEADERS, ST_STREAM, ST_DEAD, ST_CLOSED };
 
 /* HTTP chunked decoding (SSE over HTTP/1.1). */
 enum ck { CK_SIZE, CK_EXT, CK_DATA, CK_DATA_CR, CK_DATA_LF };
@@ -44,6 +45,7 @@ struct conn {
 	uint8_t		 state;
 	uint8_t		 chunked, ck;
 	uint8_t		 line_over;	/* current line overflowed: skip it */
+	uint8_t		 tracked;	/* must show g.target */
 	/* WebSocket frame parser */
 	uint8_t		 wh[14], whn, wop, wfin;
 	uint8_t		 ctl[125], ctln;
@@ -64,15 +66,20 @@ static struct {
 	const char	*host, *path, *page, *vprefix, *origin;
 	int		 port, n, srcs, fam;
 	double		 ramp, deadline_s, quiet_ms;
-	bool		 join, verbose;
+	bool		 join, verbose, query, nohello;
+	double		 churn_rate, churn_s;
+	int		 npids;
+	int		 pids[8];
 	struct sockaddr_storage dst;
 	socklen_t	 dstlen;
 	int		 ep;
-	struct conn	*c;		/* n + 1 readers */
+	struct conn	*c;		/* n + 1 readers, then churn */
+	int		 cap;		/* of c */
 	int		 total;		/* readers to open now */
 	int		 started, inflight, dead;
 	long		 target;	/* count every reader must show */
-	int		 at_target;	/* readers 0..n-1 whose count == target */
+	int		 at_target;	/* tracked readers whose count == target */
+	int		 ntracked;
 	int64_t		 t0;
 	int		 errs_shown;
 } g;
@@ -119,6 +126,23 @@ conn_kill(struct conn *c, const char *why)
 	c->fd = -1;
 	c->state = ST_DEAD;
 	g.dead++;
+}
+
+/* A reader who leaves (churn): closes its socket, as a closed tab does. */
+static void
+conn_close(struct conn *c)
+{
+	if (c->state == ST_CONNECTING || c->state == ST_HEADERS)
+		g.inflight--;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->state = ST_CLOSED;
+	if (c->tracked && c->readers == g.target)
+		g.at_target--;
+	if (c->tracked)
+		g.ntracked--;
+	c->tracked = 0;
 }
 
 static void
@@ -202,9 +226,7 @@ conn_flush(struct conn *c)
 static void
 got_readers(struct conn *c, long k)
 {
-	int i = c - g.c;
-
-	if (i < g.n) {
+	if (c->tracked) {
 		if (c->readers == g.target)
 			g.at_target--;
 		if (k == g.target)
@@ -395,7 +417,7 @@ open_done(struct conn *c)
 	c->state = ST_STREAM;
 	c->t_open = now_us();
 	g.inflight--;
-	if (g.tr == TR_SSE)
+	if (g.tr == TR_SSE || g.nohello)
 		return;
 	n = snprintf(hello, sizeof(hello),
 	    "{\"type\":\"hello\",\"page\":\"%s\",\"visitor\":\"%s%d\"}",
@@ -495,6 +517,7 @@ conn_start(struct conn *c)
 	char k64[32];
 
 	c->readers = -1;
+	c->tracked = 0;
 	c->fd = socket(g.fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		die("socket (descriptor limit?)");
@@ -515,14 +538,19 @@ conn_start(struct conn *c)
 		    "Cache-Control: no-cache\r\n\r\n", g.path, g.page,
 		    g.vprefix, i, g.host, g.port);
 	else {
+		char q[256] = "";
+
 		if (getrandom(key, sizeof(key), 0) != sizeof(key))
 			die("getrandom");
 		b64(key, sizeof(key), k64);
-		n = snprintf(c->out, OUT_MAX, "GET %s HTTP/1.1\r\n"
+		if (g.query)
+			snprintf(q, sizeof(q), "?page=%s&visitor=%s%d",
+			    g.page, g.vprefix, i);
+		n = snprintf(c->out, OUT_MAX, "GET %s%s HTTP/1.1\r\n"
 		    "Host: %s:%d\r\nUpgrade: websocket\r\n"
 		    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
 		    "Sec-WebSocket-Version: 13\r\nOrigin: %s\r\n\r\n",
-		    g.path, g.host, g.port, k64, g.origin);
+		    g.path, q, g.host, g.port, k64, g.origin);
 	}
 	if (n < 0 || n >= OUT_MAX)
 		die("request too long");
@@ -581,7 +609,7 @@ run_until(int64_t deadline, int64_t not_before)
 
 	for (;;) {
 		t = now_us();
-		if (g.at_target == g.n && g.started == g.total &&
+		if (g.at_target == g.ntracked && g.started == g.total &&
 		    t >= not_before)
 			return 0;
 		/* No retries: a reader that failed can never show the count. */
@@ -592,8 +620,11 @@ run_until(int64_t deadline, int64_t not_before)
 			double a = g.ramp * (t - g.t0) / 1e6 + 1;
 			allowed = a < g.total ? (int)a : g.total;
 		}
-		while (g.started < allowed && g.inflight < MAX_INFLIGHT)
+		while (g.started < allowed && g.inflight < MAX_INFLIGHT) {
 			conn_start(&g.c[g.started]);
+			g.c[g.started - 1].tracked = 1;
+			g.ntracked++;
+		}
 		k = epoll_wait(g.ep, evs, 256, 10);
 		if (k < 0 && errno != EINTR)
 			die("epoll_wait");
@@ -615,7 +646,9 @@ report_missing(const char *scenario)
 {
 	int i, none = 0, other = 0, notopen = 0;
 
-	for (i = 0; i < g.n; i++) {
+	for (i = 0; i < g.started; i++) {
+		if (!g.c[i].tracked)
+			continue;
 		if (g.c[i].state != ST_STREAM)
 			notopen++;
 		else if (g.c[i].readers < 0)
@@ -626,12 +659,126 @@ report_missing(const char *scenario)
 	fprintf(stderr, "loadclient: %s %s: %d of %d readers do not "
 	    "show readers=%ld (%d not open, of which %d failed; %d open with "
 	    "no count; %d with another count)\n", scenario,
-	    g.dead ? "failed" : "timed out", g.n - g.at_target,
-	    g.n, g.target, notopen, g.dead, none, other);
-	for (i = 0; i < g.n && g.verbose; i++)
-		if (g.c[i].readers != g.target)
+	    g.dead ? "failed" : "timed out", g.ntracked - g.at_target,
+	    g.ntracked, g.target, notopen, g.dead, none, other);
+	for (i = 0; i < g.started && g.verbose; i++)
+		if (g.c[i].tracked && g.c[i].readers != g.target)
 			fprintf(stderr, "  reader %d: state %d readers %ld\n",
 			    i, g.c[i].state, g.c[i].readers);
+}
+
+/*
+ * -m: what the server's processes use at each phase, read from /proc:
+ * resident set and CPU time (user + system) so far.
+ */
+static void
+proc_sample(const char *phase)
+{
+	char path[64], buf[1024], *p;
+	long rss_kb, tck = sysconf(_SC_CLK_TCK);
+	unsigned long ut, st;
+	FILE *f;
+	int i;
+
+	for (i = 0; i < g.npids; i++) {
+		rss_kb = -1;
+		ut = st = 0;
+		snprintf(path, sizeof(path), "/proc/%d/status", g.pids[i]);
+		if ((f = fopen(path, "r")) != NULL) {
+			while (fgets(buf, sizeof(buf), f) != NULL)
+				if (strncmp(buf, "VmRSS:", 6) == 0)
+					rss_kb = atol(buf + 6);
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/proc/%d/stat", g.pids[i]);
+		if ((f = fopen(path, "r")) != NULL) {
+			/* Fields 14 and 15, counted after the ")" of comm. */
+			if (fgets(buf, sizeof(buf), f) != NULL &&
+			    (p = strrchr(buf, ')')) != NULL)
+				sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u "
+				    "%*u %*u %*u %*u %lu %lu", &ut, &st);
+			fclose(f);
+		}
+		printf("proc phase=%s pid=%d rss_kb=%ld cpu_s=%.2f\n", phase,
+		    g.pids[i], rss_kb, (double)(ut + st) / tck);
+	}
+	fflush(stdout);
+}
+
+/*
+ * churn (-c RATE -C SECONDS): RATE times a second a new reader joins and
+ * the oldest one leaves, so the number of readers stays the same; then
+ * every reader still there must show that number.
+ */
+static int
+churn(int64_t deadline)
+{
+	struct epoll_event evs[256];
+	int64_t t0, t, next, t_last;
+	int i, k, live_from = 0, ops = 0, total_ops, joins = 0, leaves = 0;
+	long want;
+
+	total_ops = (int)(g.churn_rate * g.churn_s);
+	for (i = 0, want = 0; i < g.started; i++)
+		want += g.c[i].state != ST_CLOSED && g.c[i].state != ST_DEAD;
+	proc_sample("churn_start");
+	t0 = now_us();
+	for (;;) {
+		t = now_us();
+		if (g.dead > 0 || t >= deadline)
+			return -1;
+		next = t0 + (int64_t)(ops * 1e6 / g.churn_rate);
+		while (ops < total_ops && t >= next) {
+			if (g.started >= g.cap)
+				die("churn: out of reader slots");
+			while (live_from < g.started &&
+			    g.c[live_from].state != ST_STREAM)
+				live_from++;
+			conn_start(&g.c[g.started]);
+			joins++;
+			if (live_from < g.started - 1) {
+				conn_close(&g.c[live_from++]);
+				leaves++;
+			}
+			ops++;
+			next = t0 + (int64_t)(ops * 1e6 / g.churn_rate);
+		}
+		if (ops == total_ops)
+			break;
+		k = epoll_wait(g.ep, evs, 256, (int)((next - t) / 1000) + 1);
+		if (k < 0 && errno != EINTR)
+			die("epoll_wait");
+		for (i = 0; i < k; i++)
+			conn_event(evs[i].data.ptr, evs[i].events);
+	}
+	t_last = now_us();
+	proc_sample("churn_end");
+	/* Every reader still open must now show the unchanged number. */
+	want += joins - leaves;
+	g.target = want;
+	g.at_target = g.ntracked = 0;
+	for (i = 0; i < g.started; i++) {
+		g.c[i].tracked = g.c[i].state != ST_CLOSED &&
+		    g.c[i].state != ST_DEAD;
+		if (g.c[i].tracked) {
+			g.ntracked++;
+			if (g.c[i].readers == g.target)
+				g.at_target++;
+		}
+	}
+	g.total = g.started;
+	g.ramp = 0;
+	if (g.ntracked != want)
+		die("churn: reader bookkeeping is wrong");
+	if (run_until(deadline, 0) < 0)
+		return -1;
+	t = now_us();
+	proc_sample("churn_settled");
+	printf("churn n=%ld rate=%.0f seconds=%.0f joins=%d leaves=%d "
+	    "run_ms=%.1f settle_ms=%.1f\n", want, g.churn_rate, g.churn_s,
+	    joins, leaves, (t_last - t0) / 1e3, (t - t_last) / 1e3);
+	fflush(stdout);
+	return 0;
 }
 
 static void
@@ -640,7 +787,8 @@ usage(void)
 	fprintf(stderr, "usage: loadclient -p PORT [-h 127.0.0.1] -n N "
 	    "-t sse|wst|ws [-P /page] [-S SOURCES]\n"
 	    "\t[-r RAMP_PER_S] [-d SECONDS] [-u PATH] [-V VISITOR_PREFIX] "
-	    "[-j [-w QUIET_MS]] [-v]\n");
+	    "[-j [-w QUIET_MS]] [-q] [-H]\n"
+	    "\t[-c CHURN_PER_S -C SECONDS] [-m PID,...] [-v]\n");
 	exit(2);
 }
 
@@ -683,7 +831,8 @@ main(int argc, char **argv)
 	g.deadline_s = 60;
 	g.quiet_ms = 1000;
 	g.tr = -1;
-	while ((o = getopt(argc, argv, "p:h:n:t:P:S:r:d:u:V:w:jv")) != -1) {
+	while ((o = getopt(argc, argv, "p:h:n:t:P:S:r:d:u:V:w:jvqHc:C:m:")) !=
+	    -1) {
 		switch (o) {
 		case 'p': g.port = atoi(optarg); break;
 		case 'h': g.host = optarg; break;
@@ -697,6 +846,23 @@ main(int argc, char **argv)
 		case 'w': g.quiet_ms = atof(optarg); break;
 		case 'j': g.join = true; break;
 		case 'v': g.verbose = true; break;
+		case 'q': g.query = true; break;
+		case 'H': g.nohello = true; break;
+		case 'c': g.churn_rate = atof(optarg); break;
+		case 'C': g.churn_s = atof(optarg); break;
+		case 'm': {
+			char *e, *q = optarg;
+
+			while (*q && g.npids < 8) {
+				g.pids[g.npids++] = (int)strtol(q, &e, 10);
+				if (e == q || g.pids[g.npids - 1] <= 0)
+					usage();
+				q = *e == ',' ? e + 1 : e;
+				if (*e && *e != ',')
+					usage();
+			}
+			break;
+		}
 		case 't':
 			for (i = 0; i < 3; i++)
 				if (strcmp(optarg, tr_name[i]) == 0)
@@ -710,7 +876,9 @@ main(int argc, char **argv)
 	}
 	if (g.port <= 0 || g.port > 65535 || g.n <= 0 || g.n > 1000000 ||
 	    (int)g.tr < 0 || g.srcs < 1 || g.srcs > 254 ||
-	    g.deadline_s <= 0 || g.quiet_ms < 0 || strlen(g.page) > 128 ||
+	    g.deadline_s <= 0 || g.quiet_ms < 0 || g.churn_rate < 0 ||
+	    g.churn_rate > 100000 || g.churn_s < 0 || g.churn_s > 3600 ||
+	    (g.churn_rate > 0) != (g.churn_s > 0) || strlen(g.page) > 128 ||
 	    strlen(g.vprefix) > 32 || strpbrk(g.page, " \"\\&?#%") != NULL)
 		usage();
 	if (g.path == NULL)
@@ -730,9 +898,10 @@ main(int argc, char **argv)
 			fprintf(stderr, "loadclient: descriptor limit %lu is "
 			    "below n + 64\n", (unsigned long)rl.rlim_cur);
 	}
-	if ((g.c = calloc(g.n + 1, sizeof(*g.c))) == NULL)
+	g.cap = g.n + 1 + (int)(g.churn_rate * g.churn_s) + 1;
+	if ((g.c = calloc(g.cap, sizeof(*g.c))) == NULL)
 		die("out of memory");
-	for (i = 0; i <= g.n; i++) {
+	for (i = 0; i < g.cap; i++) {
 		g.c[i].fd = -1;
 		g.c[i].readers = -1;
 	}
@@ -740,6 +909,7 @@ main(int argc, char **argv)
 		die("epoll_create1");
 
 	/* (1) connect: all N open and every one shows readers == N. */
+	proc_sample("idle");
 	g.t0 = now_us();
 	deadline = g.t0 + (int64_t)(g.deadline_s * 1e6);
 	g.total = g.n;
@@ -758,6 +928,7 @@ main(int argc, char **argv)
 		    "last_open_ms=%.1f settle_ms=%.1f\n", g.n, tr_name[g.tr],
 		    (t - g.t0) / 1e3, (last - g.t0) / 1e3, (t - last) / 1e3);
 		fflush(stdout);
+		proc_sample("held");
 	}
 
 	/* (2) broadcast: one more reader joins; delay until all N see N+1. */
@@ -802,7 +973,13 @@ main(int argc, char **argv)
 				    d[(got * i * 10 + 99) / 100 - 1] / 1e3);
 		free(d);
 	}
-	for (i = 0; i <= g.n; i++)
+
+	/* (3) churn: joins and leaves at a steady rate. */
+	if (g.churn_rate > 0 && churn(deadline) < 0) {
+		report_missing("churn");
+		return 1;
+	}
+	for (i = 0; i < g.started; i++)
 		if (g.c[i].fd >= 0)
 			close(g.c[i].fd);
 	free(g.c);
