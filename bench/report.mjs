@@ -1,0 +1,330 @@
+// bench/report.mjs: turns bench/run's raw result lines into BENCHMARKS.md
+// (stdout): the medians over runs, ratios against the peers measured in
+// the same run, and issue 7's targets met or not.
+//
+//	node bench/report.mjs RESULTS.txt > BENCHMARKS.md
+
+import { readFileSync } from 'node:fs';
+
+const file = process.argv[2];
+if (!file) {
+	console.error('usage: node bench/report.mjs RESULTS.txt');
+	process.exit(2);
+}
+
+// "key=value key2="quoted value"" -> object; the first word is the kind.
+function parse(line) {
+	const o = {};
+	const re = /(\w+)=("([^"]*)"|\S*)/g;
+	let m;
+	o.kind = line.split(' ', 1)[0];
+	while ((m = re.exec(line)) !== null)
+		o[m[1]] = m[3] !== undefined ? m[3] : m[2];
+	// The load client's own line starts after the tags: its first word.
+	const words = line.split(' ');
+	o.what = words.find((w, i) => i > 0 && !w.includes('=')) ?? '';
+	return o;
+}
+
+const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
+    .map(parse);
+const meta = Object.assign({}, ...lines.filter((l) => l.kind === 'meta'));
+
+function median(xs) {
+	const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+	if (v.length === 0)
+		return NaN;
+	const h = v.length >> 1;
+	return v.length % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
+}
+
+const key = (l) => `${l.peer}|${l.procs}|${l.tr}|${l.n}`;
+const runsOf = (kind) => {
+	// kind|peer|procs|tr|n -> run -> lines of that run
+	const m = new Map();
+	for (const l of lines.filter((x) => x.kind === kind)) {
+		const k = key(l);
+		if (!m.has(k))
+			m.set(k, new Map());
+		const r = m.get(k);
+		if (!r.has(l.run))
+			r.set(l.run, []);
+		r.get(l.run).push(l);
+	}
+	return m;
+};
+
+const bench = runsOf('bench');
+const churn = runsOf('churn');
+
+// Per run: the value of field f on the line whose load-client word is w.
+function perRun(runs, w, f, pred = () => true) {
+	const out = [];
+	for (const ls of runs.values()) {
+		const ok = ls.find((l) => l.what === 'exit')?.rc === '0';
+		const l = ls.find((x) => x.what === w && pred(x));
+		out.push(ok && l ? Number(l[f]) : NaN);
+	}
+	return out;
+}
+function okRuns(runs) {
+	let ok = 0;
+	for (const ls of runs.values())
+		ok += ls.find((l) => l.what === 'exit')?.rc === '0' ? 1 : 0;
+	return `${ok}/${runs.size}`;
+}
+// Summed over a role's processes: field at phase, per run.
+function roleSum(ls, role, phase, f) {
+	let sum = 0, seen = false;
+	for (const l of ls) {
+		if (l.what === 'proc' && l.phase === phase &&
+		    (role === '*' || role.split('+').includes(l.role))) {
+			sum += Number(l[f]);
+			seen = true;
+		}
+	}
+	return seen ? sum : NaN;
+}
+// MB per 1,000 held readers for a role (held - idle).
+function memPer1000(runs, role, n) {
+	const out = [];
+	for (const ls of runs.values()) {
+		const held = roleSum(ls, role, 'held', 'rss_kb');
+		const idle = roleSum(ls, role, 'idle', 'rss_kb');
+		out.push((held - idle) / 1024 / (n / 1000));
+	}
+	return median(out);
+}
+
+const fmt = (x, d = 1) => Number.isFinite(x) ? x.toFixed(d) : '–';
+const label = (peer, procs) => {
+	const names = {
+		herenow: 'herenow + lighttpd',
+		floor: 'floor (lighttpd + minimal FastCGI)',
+		nchan: 'nginx + nchan (+ counter)',
+		node: 'Node (ws + http)',
+	};
+	const p = peer === 'herenow' ? `${procs} proc${procs > 1 ? 's' : ''}` :
+	    peer === 'nchan' ? `${procs} worker${procs > 1 ? 's' : ''}` : '';
+	return `${names[peer] ?? peer}${p ? ', ' + p : ''}`;
+};
+const mainRole = { herenow: 'herenow', floor: 'floor', nchan: 'nginx',
+    node: 'node' };
+const frontRole = { herenow: 'lighttpd', floor: 'lighttpd', nchan: 'counter',
+    node: null };
+
+const out = [];
+const p = (s = '') => out.push(s);
+
+p('# Benchmarks');
+p();
+p('Made by `bench/run` (`make bench`); do not edit by hand.  Each figure');
+p('is the median of the runs; every peer ran on the same machine in the');
+p('same session, one at a time, driven by the same load client');
+p('(`bench/loadclient.c`, one epoll process on loopback).  The machine is');
+p('shared and noisy: compare ratios within this file, not with other');
+p('machines.  bench/README.md explains each scenario.');
+p();
+p('## Machine and versions');
+p();
+p(`- ${meta.date}, ${meta.runs} run(s) of every scenario` +
+    (meta.quick === '1' ? ' (--quick: one run, short churn)' : ''));
+p(`- ${meta.cpu}, ${meta.cores} cores, ${meta.mem_gib} GiB; ` +
+    `Linux ${meta.kernel}, Debian ${meta.debian}`);
+p(`- ${meta.lighttpd}; ${meta.nginx}, nchan ${meta.nchan}; ` +
+    `node ${meta.node}, ws ${meta.ws}; SQLite ${meta.sqlite}`);
+p(`- ${meta.herenow} (commit ${meta.commit})`);
+p();
+
+p('## Connect and broadcast (one page)');
+p();
+p('connect: from the first connect until every reader shows `readers: N`;');
+p('settle: from the last reader\'s 200/101 until then.  broadcast: one');
+p('more reader joins; the delay until each of the N readers shows N+1.');
+p();
+p('| peer | transport | N | runs ok | connect ms | settle ms | ' +
+    'broadcast p50 ms | p99 ms | max ms |');
+p('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+const order = ['herenow', 'floor', 'nchan', 'node'];
+const bkeys = [...bench.keys()].sort((a, b) => {
+	const [pa, qa, ta, na] = a.split('|'), [pb, qb, tb, nb] = b.split('|');
+	return Number(na) - Number(nb) || order.indexOf(pa) -
+	    order.indexOf(pb) || qa - qb || ta.localeCompare(tb);
+});
+const M = {};	// peer|procs|tr|n -> medians
+for (const k of bkeys) {
+	const r = bench.get(k);
+	const [peer, procs, tr, n] = k.split('|');
+	const m = {
+		all: median(perRun(r, 'connect', 'all_ms')),
+		settle: median(perRun(r, 'connect', 'settle_ms')),
+		p50: median(perRun(r, 'broadcast', 'p50_ms')),
+		p99: median(perRun(r, 'broadcast', 'p99_ms')),
+		max: median(perRun(r, 'broadcast', 'max_ms')),
+		mainMem: memPer1000(r, mainRole[peer], Number(n)),
+		frontMem: frontRole[peer] ?
+		    memPer1000(r, frontRole[peer], Number(n)) : NaN,
+		allMem: memPer1000(r, '*', Number(n)),
+	};
+	M[k] = m;
+	p(`| ${label(peer, procs)} | ${tr === 'wst' ? 'ws (wstunnel)' : tr} | ` +
+	    `${n} | ${okRuns(r)} | ${fmt(m.all, 0)} | ${fmt(m.settle)} | ` +
+	    `${fmt(m.p50)} | ${fmt(m.p99)} | ${fmt(m.max)} |`);
+}
+p();
+
+p('## Memory per 1,000 held readers (N = 8,000)');
+p();
+p('Resident set (VmRSS) with N readers held minus before the first');
+p('connect, per 1,000 readers, in MB, summed over each part\'s processes.');
+p('nchan\'s part is nginx (master and workers); its counter is listed');
+p('on its own.');
+p();
+p('| peer | transport | server part | MB | front part | MB | ' +
+    'all together MB |');
+p('|---|---|---|---:|---|---:|---:|');
+for (const k of bkeys.filter((x) => x.endsWith('|8000'))) {
+	const [peer, procs, tr] = k.split('|');
+	const m = M[k];
+	p(`| ${label(peer, procs)} | ${tr === 'wst' ? 'ws (wstunnel)' : tr} | ` +
+	    `${mainRole[peer]} | ${fmt(m.mainMem, 2)} | ` +
+	    `${frontRole[peer] ?? '–'} | ${fmt(m.frontMem, 2)} | ` +
+	    `${fmt(m.allMem, 2)} |`);
+}
+p();
+
+p('## Churn (4,000 readers; 500 joins and 500 leaves a second)');
+p();
+p(`Over ${meta.churn_s} s; CPU is user + system time from the start of`);
+p('the churn until every remaining reader shows the exact count again');
+p('(herenow counts a leaver for leave_grace, 3 s, so that takes a few');
+p('seconds), per 1,000 changes, and as a share of one core over the');
+p('churn itself.');
+p();
+p('| peer | runs ok (exact at the end) | part | CPU s / 1,000 changes | ' +
+    '% of a core | settle ms |');
+p('|---|---:|---|---:|---:|---:|');
+const C = {};
+for (const k of [...churn.keys()].sort()) {
+	const r = churn.get(k);
+	const [peer, procs] = k.split('|');
+	const roles = peer === 'herenow' ? ['herenow', 'lighttpd'] :
+	    peer === 'nchan' ? ['nginx', 'counter'] : [mainRole[peer]];
+	for (const role of roles) {
+		const per = [], pct = [];
+		for (const ls of r.values()) {
+			const c = ls.find((l) => l.what === 'churn');
+			if (!c || ls.find((l) => l.what === 'exit')?.rc !== '0')
+				continue;
+			const ch = Number(c.joins) + Number(c.leaves);
+			const a = roleSum(ls, role, 'churn_start', 'cpu_s');
+			const e = roleSum(ls, role, 'churn_end', 'cpu_s');
+			const z = roleSum(ls, role, 'churn_settled', 'cpu_s');
+			per.push((z - a) / (ch / 1000));
+			pct.push(100 * (e - a) / (Number(c.run_ms) / 1000));
+		}
+		const settle = median(perRun(r, 'churn', 'settle_ms'));
+		C[`${peer}|${procs}|${role}`] = { per: median(per),
+		    pct: median(pct) };
+		p(`| ${label(peer, procs)} | ${okRuns(r)} | ${role} | ` +
+		    `${fmt(median(per), 3)} | ${fmt(median(pct))} | ` +
+		    `${fmt(settle, 0)} |`);
+	}
+}
+p();
+
+p('## Store (group commit)');
+p();
+p('`store_bench`: the real store thread on a real SQLite file (WAL),');
+p('fed joins and leaves as fast as one producer can queue them (200,000');
+p('operations, 4,000 sessions live, 100 pages); with 2, two processes on');
+p('one file at once, each its own 200,000.');
+p();
+p('| processes | operations / s (each) | mean batch | mean commit ms |');
+p('|---:|---:|---:|---:|');
+const S = {};
+for (const procs of ['1', '2']) {
+	const ls = lines.filter((l) => l.kind === 'store' &&
+	    l.procs === procs);
+	if (ls.length === 0)
+		continue;
+	S[procs] = median(ls.map((l) => Number(l.ops_per_s)));
+	p(`| ${procs} | ${fmt(S[procs], 0)} | ` +
+	    `${fmt(median(ls.map((l) => Number(l.mean_batch))), 0)} | ` +
+	    `${fmt(median(ls.map((l) => Number(l.commit_ms_mean))), 1)} |`);
+}
+p();
+
+// Issue 7's targets, as ratios in this run.
+p('## Targets (issue 7)');
+p();
+p('| target | measured | met |');
+p('|---|---|---|');
+const row = (what, val, ok) => p(`| ${what} | ${val} | ` +
+    `${ok === undefined ? '–' : ok ? 'yes' : '**no**'} |`);
+const get = (peer, procs, tr, n = 8000) => M[`${peer}|${procs}|${tr}|${n}`];
+for (const procs of ['1', '2']) {
+	for (const tr of ['sse', 'wst']) {
+		const h = get('herenow', procs, tr);
+		if (!h)
+			continue;
+		row(`herenow's own RSS ≤ 1.0 MB per 1,000 readers ` +
+		    `(${procs} proc, ${tr})`, `${fmt(h.mainMem, 2)} MB`,
+		    Number.isFinite(h.mainMem) ? h.mainMem <= 1.0 : undefined);
+	}
+}
+{
+	const h = get('herenow', '1', 'sse'), x = get('nchan', '1', 'sse');
+	if (h && x) {
+		const r = h.allMem / x.allMem;
+		row('lighttpd + herenow ≤ 0.6 × nginx + nchan per 1,000 ' +
+		    'readers (SSE, 1 proc / 1 worker)',
+		    `${fmt(h.allMem, 2)} / ${fmt(x.allMem, 2)} MB = ` +
+		    `${fmt(r, 2)}×`, Number.isFinite(r) ? r <= 0.6 :
+		    undefined);
+	}
+	const f = get('floor', '1', 'sse');
+	if (h && x) {
+		const r = h.p99 / x.p99;
+		row('SSE broadcast p99 at 8,000 ≤ 0.8 × nchan\'s',
+		    `${fmt(h.p99)} / ${fmt(x.p99)} ms = ${fmt(r, 2)}×`,
+		    Number.isFinite(r) ? r <= 0.8 : undefined);
+	}
+	if (h && f) {
+		const r = h.p99 / f.p99;
+		row('SSE broadcast p99 at 8,000 ≤ 1.1 × the bare floor\'s',
+		    `${fmt(h.p99)} / ${fmt(f.p99)} ms = ${fmt(r, 2)}×`,
+		    Number.isFinite(r) ? r <= 1.1 : undefined);
+	}
+	const w = get('herenow', '1', 'wst'), xw = get('nchan', '1', 'ws');
+	if (w && xw) {
+		const r = w.p99 / xw.p99;
+		row('WebSocket broadcast p99 at 8,000 ≤ nchan\'s WebSocket p99',
+		    `${fmt(w.p99)} / ${fmt(xw.p99)} ms = ${fmt(r, 2)}×`,
+		    Number.isFinite(r) ? r <= 1.0 : undefined);
+	}
+}
+for (const procs of ['1', '2']) {
+	for (const tr of ['sse', 'wst']) {
+		const h = get('herenow', procs, tr);
+		if (h)
+			row(`all 8,000 exact within 0.5 s of the last connect ` +
+			    `(${procs} proc, ${tr})`, `${fmt(h.settle, 0)} ms`,
+			    Number.isFinite(h.settle) ? h.settle <= 500 :
+			    undefined);
+	}
+}
+for (const procs of ['1', '2'])
+	if (S[procs] !== undefined)
+		row(`store ≥ 200,000 session operations / s (${procs} ` +
+		    `process${procs > 1 ? 'es' : ''})`,
+		    `${fmt(S[procs], 0)} / s`, S[procs] >= 200000);
+for (const procs of ['1', '2']) {
+	const c = C[`herenow|${procs}|herenow`];
+	if (c)
+		row(`churn of 1,000 changes/s ≤ 10 % of one core (herenow, ` +
+		    `${procs} proc)`, `${fmt(c.pct)} %`, c.pct <= 10);
+}
+p();
+p(`Raw results: \`${file.replace(/.*\//, '')}\` (bench/run's output).`);
+console.log(out.join('\n'));
