@@ -72,10 +72,16 @@ hn_app_exit_when_idle(struct hn_app *app)
 void
 app_store_enqueue(struct hn_app *app, struct sreq *r)
 {
+	bool	 was_empty;
+
 	pthread_mutex_lock(&app->store_mu);
+	was_empty = app->sq_head == NULL;
 	*app->sq_tail = r;
 	app->sq_tail = &r->next;
-	pthread_cond_signal(&app->store_cv);
+	/* The store thread waits for the first request only; the rest of a
+	 * tick's batch needs no wake-up. */
+	if (was_empty)
+		pthread_cond_signal(&app->store_cv);
 	pthread_mutex_unlock(&app->store_mu);
 }
 
@@ -288,9 +294,19 @@ app_timespec_at(struct timespec *ts, int64_t ms)
 }
 
 /*
+ * Group commit's tick: at most one write transaction per STORE_TICK_MS.
+ * A change after a quiet tick is committed at once; under churn what
+ * arrives within the tick joins one batch, so the cost of a transaction
+ * (the recount, the site count, reading the changes back) is paid at most
+ * 100 times a second however many readers come and go.
+ */
+#define STORE_TICK_MS	10
+
+/*
  * Owns the SQLite write connection: commits what the loop queued in one
- * transaction (group commit: whatever arrives during a commit goes in the
- * next), beats and reaps, and watches other processes' commits.
+ * transaction (group commit: whatever arrives during a commit or within
+ * its tick goes in the next), beats and reaps, and watches other
+ * processes' commits.
  */
 static void *
 store_main(void *arg)
@@ -303,7 +319,7 @@ store_main(void *arg)
 	struct timespec	 ts;
 	int64_t		 now, next_beat = 0, expiry = INT64_MAX, wake;
 	int64_t		 next_sample = 0;
-	int64_t		 last_err_log = 0;
+	int64_t		 last_err_log = 0, last_commit = 0;
 	uint64_t	 seq = 0, one = 1;
 	long		 site = 0, r_, t_, s_;
 	bool		 quit = false, wrote, failed, put_series = false;
@@ -322,6 +338,13 @@ store_main(void *arg)
 		app_timespec_at(&ts, wake);
 		while (app->sq_head == NULL && !app->store_quit &&
 		    hn_now_ms() < wake)
+			if (pthread_cond_timedwait(&app->store_cv,
+			    &app->store_mu, &ts) == ETIMEDOUT)
+				break;
+		/* Within the tick of the last commit: let the batch grow. */
+		app_timespec_at(&ts, last_commit + STORE_TICK_MS);
+		while (app->sq_head != NULL && !app->store_quit &&
+		    hn_now_ms() < last_commit + STORE_TICK_MS)
 			if (pthread_cond_timedwait(&app->store_cv,
 			    &app->store_mu, &ts) == ETIMEDOUT)
 				break;
@@ -359,6 +382,8 @@ store_main(void *arg)
 		if (nops > 0 || now >= next_beat || now >= expiry) {
 			bool beat = now >= next_beat;
 			int64_t t0 = hn_mono_us();
+
+			last_commit = now;
 			if (hn_store_apply(app->store, ops, nops, beat, now)
 			    < 0) {
 				failed = true;
