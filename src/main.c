@@ -77,6 +77,42 @@ config_path(const char *arg, char *buf, size_t bufsz)
 }
 
 /*
+ * SQLite says "unable to open database file" whatever kept it from the
+ * file: the operator reading lighttpd's error log wants to know which of a
+ * missing directory, a permission or a read-only file system it was.
+ * Writes " (reason)", or nothing when the file looks usable (a corrupt
+ * file, for one, says so itself).  access() checks the real ids, which
+ * are ours: herenow is never setuid.
+ */
+static void
+db_why(const char *db, char *buf, size_t bufsz)
+{
+	char	 dir[PATH_MAX];
+	char	*slash;
+
+	buf[0] = '\0';
+	if (strlen(db) >= sizeof(dir) || strcmp(db, ":memory:") == 0)
+		return;
+	strcpy(dir, db);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (access(dir, X_OK) != 0) {
+		snprintf(buf, bufsz, " (directory %s: %s)", dir,
+		    strerror(errno));
+	} else if (access(db, F_OK) == 0) {
+		if (access(db, R_OK | W_OK) != 0)
+			snprintf(buf, bufsz, " (%s)", strerror(errno));
+	} else if (errno == ENOENT && access(dir, W_OK) != 0) {
+		snprintf(buf, bufsz, " (cannot create it in %s: %s)", dir,
+		    strerror(errno));
+	}
+}
+
+/*
  * A listening socket for tunnel_listen: "unix:PATH" or "HOST:PORT".  With
  * several FastCGI processes (max-procs) on one unix path the first to
  * bind serves the tunnel: a live socket is left alone (returns -2), a
@@ -155,7 +191,7 @@ main(int argc, char *argv[])
 	struct hn_app		*app;
 	struct hn_fcgi		*fcgi = NULL;
 	const char		*conf_arg = NULL, *listen_arg = NULL, *path;
-	char			 pathbuf[PATH_MAX], err[512];
+	char			 pathbuf[PATH_MAX], err[512], why[PATH_MAX + 64];
 	bool			 check = false, tunnel = false, top = false;
 	bool			 once = false;
 	const char		*db_arg = NULL;
@@ -193,8 +229,9 @@ main(int argc, char *argv[])
 
 	hn_config_defaults(&cfg);
 	path = config_path(conf_arg, pathbuf, sizeof(pathbuf));
+	/* The message names the file and the line already. */
 	if (path != NULL && hn_config_load(&cfg, path, err, sizeof(err)) < 0) {
-		fprintf(stderr, "herenow: %s: %s\n", path, err);
+		fprintf(stderr, "herenow: %s\n", err);
 		return 2;
 	}
 	if (hn_config_env(&cfg, environ, err, sizeof(err)) < 0 ||
@@ -245,7 +282,8 @@ main(int argc, char *argv[])
 	}
 
 	if ((app = hn_app_new(&cfg, err, sizeof(err))) == NULL) {
-		log_warnx("cannot start: %s", err);
+		db_why(cfg.db, why, sizeof(why));
+		log_warnx("cannot start: %s%s", err, why);
 		return 1;
 	}
 	if (tunnel) {
