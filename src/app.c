@@ -24,6 +24,8 @@
 
 static volatile sig_atomic_t	 app_stop_flag;
 
+static void	 app_timespec_at(struct timespec *, int64_t);
+
 bool
 hn_app_stopping(void)
 {
@@ -85,6 +87,22 @@ app_store_enqueue(struct hn_app *app, struct sreq *r)
 	pthread_mutex_unlock(&app->store_mu);
 }
 
+/* Drops one reference; the last one frees. */
+static void
+sync_unref(struct sync_wait *w)
+{
+	bool	 last;
+
+	pthread_mutex_lock(&w->mu);
+	last = --w->refs == 0;
+	pthread_mutex_unlock(&w->mu);
+	if (last) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		free(w);
+	}
+}
+
 static void
 sync_done(struct sync_wait *w, int rc)
 {
@@ -93,6 +111,7 @@ sync_done(struct sync_wait *w, int rc)
 	w->rc = rc;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
+	sync_unref(w);
 }
 
 struct hn_metrics *
@@ -127,30 +146,45 @@ hn_app_db_ok(struct hn_app *app)
 	return atomic_load(&app->db_ok) ? 1 : 0;
 }
 
+/*
+ * How long an acceptor waits for its op to be committed.  While the
+ * database refuses writes (another process holds the lock, the disk is
+ * full) the op stays queued and is applied when writes work again; the
+ * acceptor goes back to answering requests instead of waiting with it, so
+ * four beats cannot stop a process from serving.
+ */
+#define APP_COMMIT_WAIT_MS	1000
+
 int
 hn_app_commit(void *arg, const struct hn_op *op)
 {
 	struct hn_app		*app = arg;
-	struct sync_wait	 w;
+	struct sync_wait	*w;
 	struct sreq		*r;
+	struct timespec		 ts;
+	int			 rc;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return HN_EDB;
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		free(r);
+		return HN_EDB;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->refs = 2;
 	r->op = *op;
-	r->wait = &w;
+	r->wait = w;
 	app_store_enqueue(app, r);
-	/* The store thread retries a batch until the database takes it, so
-	 * this ends; a stopping process answers HN_EDB. */
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	pthread_mutex_destroy(&w.mu);
-	pthread_cond_destroy(&w.cv);
-	return w.rc;
+	app_timespec_at(&ts, hn_now_ms() + APP_COMMIT_WAIT_MS);
+	pthread_mutex_lock(&w->mu);
+	while (!w->done)
+		if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
+			break;
+	rc = w->done ? w->rc : HN_EAGAIN;
+	pthread_mutex_unlock(&w->mu);
+	sync_unref(w);
+	return rc;
 }
 
 /* ---- hand-off from the acceptors --------------------------------------- */

@@ -51,7 +51,9 @@ int		 hn_app_listen_tunnel(struct hn_app *, int lfd);
 /* CGI: hn_app_run returns once the last stream has ended. */
 void		 hn_app_exit_when_idle(struct hn_app *);
 /* From an acceptor thread: has the store thread commit op and waits until
- * it is in the table.  0 or HN_EDB (the process is stopping). */
+ * it is in the table.  0, HN_EDB (the process is stopping), or HN_EAGAIN
+ * after a second without a commit (the op stays queued and is applied when
+ * the database takes writes again). */
 int		 hn_app_commit(void *app, const struct hn_op *);
 /* 1 when the store thread's last commit went through, else 0. */
 int		 hn_app_db_ok(struct hn_app *);
@@ -77,7 +79,7 @@ struct hn_request {
 	bool		 body_too_big;
 	bool		 can_upgrade;	/* the carrier passes a WebSocket on */
 	/* Commits one op (beat, leave) and returns once it is in the
-	 * table: 0, or HN_EDB. */
+	 * table: 0, HN_EDB, or HN_EAGAIN (queued, not yet in the table). */
 	int		(*commit)(void *arg, const struct hn_op *);
 	void		*commit_arg;
 };

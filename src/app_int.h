@@ -63,6 +63,7 @@ struct sync_wait {
 	pthread_cond_t	 cv;
 	bool		 done;
 	int		 rc;
+	int		 refs;		/* the waiter and the request; under mu */
 };
 struct sreq {
 	struct sreq	*next;

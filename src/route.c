@@ -236,6 +236,7 @@ route_beat(const struct hn_config *cfg, struct hn_store *reader,
 	long		 readers, tabs, site;
 	bool		 new_sid;
 	ssize_t		 n;
+	int		 rc;
 
 	if (strcmp(rq->method, "POST") != 0)
 		return reply_error(rp, "405 Method Not Allowed",
@@ -247,14 +248,20 @@ route_beat(const struct hn_config *cfg, struct hn_store *reader,
 			return reply_error(rp, "400 Bad Request", "bad_sid",
 			    "leave needs the sid of a beat");
 		op.kind = HN_OP_LEAVE;
-		if (rq->commit == NULL || rq->commit(rq->commit_arg, &op) < 0)
+		/* HN_EAGAIN: queued, applied when the table takes writes. */
+		if (rq->commit == NULL ||
+		    ((rc = rq->commit(rq->commit_arg, &op)) < 0 &&
+		    rc != HN_EAGAIN))
 			return reply_error(rp, "503 Service Unavailable",
 			    "db_error", "the session table is not writable");
 		snprintf(rp->status, sizeof(rp->status), "204 No Content");
 		return HN_ROUTE_REPLY;
 	}
 	op.kind = HN_OP_BEAT;
-	if (rq->commit == NULL || rq->commit(rq->commit_arg, &op) < 0 ||
+	/* A beat that waits for a locked or full database is kept queued;
+	 * the answer is the table as it is (read, which still works). */
+	if (rq->commit == NULL ||
+	    ((rc = rq->commit(rq->commit_arg, &op)) < 0 && rc != HN_EAGAIN) ||
 	    hn_store_count(reader, op.page, &readers, &tabs, &site) < 0)
 		return reply_error(rp, "503 Service Unavailable", "db_error",
 		    "the session table is not writable");
