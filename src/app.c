@@ -320,6 +320,21 @@ res_count_cb(void *arg, const char *page, long readers, long tabs)
 	res_add(arg, RES_COUNT, page, readers, tabs, NULL);
 }
 
+/* The counts of the pages a stream asked for, then its acknowledgement. */
+static void
+app_answer(struct hn_app *app, struct res_list *rl, struct sreq *r)
+{
+	long	 readers, tabs, site;
+	int	 i;
+
+	for (i = 0; i < r->npages; i++)
+		if (hn_store_count(app->store, r->pages[i], &readers, &tabs,
+		    &site) == HN_OK)
+			res_add(rl, RES_COUNT, r->pages[i], readers, tabs,
+			    NULL);
+	res_add(rl, RES_ACK, NULL, 0, 0, r->ack);
+}
+
 static void
 app_timespec_at(struct timespec *ts, int64_t ms)
 {
@@ -355,9 +370,8 @@ store_main(void *arg)
 	int64_t		 next_sample = 0;
 	int64_t		 last_err_log = 0, last_commit = 0;
 	uint64_t	 seq = 0, one = 1;
-	long		 site = 0, r_, t_, s_;
+	long		 site = 0;
 	bool		 quit = false, wrote, failed, put_series = false;
-	int		 i;
 
 	while (!quit) {
 		pthread_mutex_lock(&app->store_mu);
@@ -444,7 +458,28 @@ store_main(void *arg)
 				expiry = hn_store_next_expiry(app->store);
 			}
 		}
+		rl.head = NULL;
+		rl.tail = &rl.head;
 		if (failed) {
+			/*
+			 * New streams are not kept waiting for a database that
+			 * refuses writes (another process's lock, a full
+			 * disk): they get their pages' counts as the table
+			 * has them now, and their joins stay queued.
+			 */
+			struct sreq **rp = &reqs;
+
+			while ((r = *rp) != NULL) {
+				if (r->ack != NULL) {
+					app_answer(app, &rl, r);
+					r->ack = NULL;
+				}
+				if (r->op.kind == 0 && r->wait == NULL) {
+					*rp = r->next;
+					free(r);
+				} else
+					rp = &r->next;
+			}
 			/* Keep the batch for the next round, in order. */
 			if (reqs != NULL) {
 				pthread_mutex_lock(&app->store_mu);
@@ -482,8 +517,6 @@ store_main(void *arg)
 			else
 				next_sample = now + app->cfg.poll_interval_ms;
 		}
-		rl.head = NULL;
-		rl.tail = &rl.head;
 		if (wrote || hn_store_changed(app->store) == 1) {
 			struct res_list pages = { NULL, &pages.head };
 			if (hn_store_changes(app->store, &seq, &site,
@@ -498,16 +531,8 @@ store_main(void *arg)
 			next = r->next;
 			if (r->wait != NULL)
 				sync_done(r->wait, HN_OK);
-			if (r->ack != NULL) {
-				for (i = 0; i < r->npages; i++) {
-					if (hn_store_count(app->store,
-					    r->pages[i], &r_, &t_, &s_)
-					    == HN_OK)
-						res_add(&rl, RES_COUNT,
-						    r->pages[i], r_, t_, NULL);
-				}
-				res_add(&rl, RES_ACK, NULL, 0, 0, r->ack);
-			}
+			if (r->ack != NULL)
+				app_answer(app, &rl, r);
 			free(r);
 		}
 		if (rl.head != NULL) {
