@@ -208,7 +208,8 @@ const C = {};
 for (const k of [...churn.keys()].sort()) {
 	const r = churn.get(k);
 	const [peer, procs] = k.split('|');
-	const roles = peer === 'herenow' ? ['herenow', 'lighttpd'] :
+	const roles = peer === 'herenow' || peer === 'floor' ?
+	    [mainRole[peer], 'lighttpd'] :
 	    peer === 'nchan' ? ['nginx', 'counter'] : [mainRole[peer]];
 	for (const role of roles) {
 		const per = [], pct = [];

@@ -5,10 +5,11 @@
  * each.
  *
  * NOTES: counts are derived, never incremented.  Every write transaction
- * recomputes readers/tabs of the pages it touched from the sessions rows
- * and stamps them with a new sequence number, so a process that crashed
- * half-way or two processes writing at once can never leave a count that
- * disagrees with the rows.  Other processes find what changed with
+ * that inserts or deletes sessions recomputes readers/tabs of the pages it
+ * touched and the site from the sessions rows (one walk of sessions_page,
+ * store_recount) and stamps them with a new sequence number, so a process
+ * that crashed half-way or two processes writing at once can never leave
+ * a count that disagrees with the rows.  Other processes find what changed with
  * "pages WHERE seq > last seen": O(changed pages), not O(sessions).
  */
 #include <limits.h>
@@ -59,22 +60,28 @@ static const char *const store_migrations[HN_STORE_SCHEMA] = {
 	"CREATE TABLE series("
 	"  owner TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,"
 	"  PRIMARY KEY (owner, name)) WITHOUT ROWID;",
+	/* 5: two indexes less to write per session: only a dead owner's
+	 * sessions are deleted by owner, rarely enough for a scan, and the
+	 * site's visitors are counted in the walk of sessions_page */
+	"DROP INDEX sessions_owner;"
+	"DROP INDEX sessions_visitor;",
 };
 
 enum {
-	ST_TAKEOVER,
+	ST_TAKEOVER_FIND,
+	ST_DELETE,
 	ST_INSERT,
 	ST_LEAVE,
 	ST_DROP,
 	ST_EXPIRE,
 	ST_BEAT,
 	ST_REGISTER,
+	ST_STALE_ANY,
 	ST_STALE_SESSIONS,
 	ST_STALE_OWNERS,
-	ST_TOUCH,
-	ST_RECOUNT,
-	ST_CLEAR_TOUCHED,
-	ST_SITE,
+	ST_WALK,
+	ST_PAGE_PUT,
+	ST_SITE_PUT,
 	ST_NEXT_SEQ,
 	ST_CHANGES,
 	ST_SITE_READ,
@@ -98,16 +105,18 @@ enum {
 };
 
 static const char *const store_sql[ST_COUNT_] = {
-	[ST_TAKEOVER] =
-	    "DELETE FROM sessions WHERE rowid = (SELECT rowid FROM sessions"
-	    " WHERE page = ?1 AND visitor = ?2 AND ended IS NOT NULL LIMIT 1)"
-	    " RETURNING page",
+	/* A lookup, then a delete only when there is something to take
+	 * over: a DELETE opens a cursor on every index even when it finds
+	 * nothing, and RETURNING builds a temporary table. */
+	[ST_TAKEOVER_FIND] =
+	    "SELECT rowid FROM sessions"
+	    " WHERE page = ?1 AND visitor = ?2 AND ended IS NOT NULL LIMIT 1",
+	[ST_DELETE] = "DELETE FROM sessions WHERE rowid = ?1",
 	[ST_INSERT] =
 	    "INSERT INTO sessions(sid, owner, page, visitor, created, beat)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_LEAVE] =
-	    "UPDATE sessions SET ended = ?2 WHERE sid = ?1 AND ended IS NULL"
-	    " RETURNING page",
+	    "UPDATE sessions SET ended = ?2 WHERE sid = ?1 AND ended IS NULL",
 	[ST_DROP] = "DELETE FROM sessions WHERE sid = ?1 RETURNING page",
 	[ST_EXPIRE] =
 	    "DELETE FROM sessions WHERE ended IS NOT NULL AND ended <= ?1"
@@ -116,29 +125,27 @@ static const char *const store_sql[ST_COUNT_] = {
 	[ST_REGISTER] =
 	    "INSERT OR REPLACE INTO owners(id, pid, host, started, beat)"
 	    " VALUES (?1, ?2, ?3, ?4, ?4)",
+	[ST_STALE_ANY] = "SELECT 1 FROM owners WHERE beat <= ?1 LIMIT 1",
+	/* A scan of the sessions (no owner index): only run when an owner
+	 * died (ST_STALE_ANY). */
 	[ST_STALE_SESSIONS] =
 	    "DELETE FROM sessions WHERE owner IN"
 	    " (SELECT id FROM owners WHERE beat <= ?1) RETURNING page",
 	[ST_STALE_OWNERS] = "DELETE FROM owners WHERE beat <= ?1",
-	[ST_TOUCH] = "INSERT OR IGNORE INTO temp.touched(page) VALUES (?1)",
-	[ST_RECOUNT] =
+	/* Every session, in the order of sessions_page (store_recount). */
+	[ST_WALK] = "SELECT page, visitor FROM sessions ORDER BY page, visitor",
+	[ST_PAGE_PUT] =
 	    "INSERT INTO pages(page, readers, tabs, seq, peak, peak_at)"
-	    " SELECT t.page, count(DISTINCT s.visitor), count(s.sid), ?1,"
-	    "  count(DISTINCT s.visitor), ?2"
-	    " FROM temp.touched t LEFT JOIN sessions s ON s.page = t.page"
-	    " WHERE 1 GROUP BY t.page"
+	    " VALUES (?1, ?2, ?3, ?4, ?2, ?5)"
 	    " ON CONFLICT(page) DO UPDATE SET readers = excluded.readers,"
 	    " tabs = excluded.tabs, seq = excluded.seq,"
-	    " peak_at = CASE WHEN excluded.readers > peak THEN ?2"
+	    " peak_at = CASE WHEN excluded.readers > peak THEN ?5"
 	    "  ELSE peak_at END,"
 	    " peak = max(peak, excluded.readers)",
-	[ST_CLEAR_TOUCHED] = "DELETE FROM temp.touched",
-	[ST_SITE] =
-	    "UPDATE site SET seq = ?1, readers = r,"
-	    " peak_at = CASE WHEN r > peak THEN ?2 ELSE peak_at END,"
-	    " peak = max(peak, r)"
-	    " FROM (SELECT count(DISTINCT visitor) AS r FROM sessions)"
-	    " WHERE id = 1",
+	[ST_SITE_PUT] =
+	    "UPDATE site SET seq = ?1, readers = ?3,"
+	    " peak_at = CASE WHEN ?3 > peak THEN ?2 ELSE peak_at END,"
+	    " peak = max(peak, ?3) WHERE id = 1",
 	[ST_NEXT_SEQ] = "SELECT seq + 1 FROM site WHERE id = 1",
 	[ST_CHANGES] =
 	    "SELECT page, readers, tabs FROM pages WHERE seq > ?1",
@@ -184,15 +191,106 @@ static const char *const store_sql[ST_COUNT_] = {
 	    " RETURNING page",
 };
 
+/*
+ * NOTES: a batch's joins and leaves are applied in segments, each a few
+ * statements of STORE_ROWS rows, because a statement costs about as much
+ * again as the b-tree work of its one row.  A segment is a run of joins
+ * and leaves; it runs its leaves, then the takeovers its joins chose, then
+ * its joins, and ends as the same ops one by one would: the takeovers are
+ * chosen from the sessions as they were before the segment, in the order
+ * a lone join takes them, a session counting as left only for the joins
+ * after its leave.  A leave of a session the segment joins ends the
+ * segment (moved ahead of the join it would end nothing), and so does any
+ * other op, which then runs alone.  test_batch_as_one_by_one holds
+ * batches to their ops one by one.
+ */
+#define STORE_ROWS	64
+/* A segment this small runs op by op: a statement of STORE_ROWS rows
+ * costs as much as about this many lone ops when its rows are empty. */
+#define STORE_SEG_MIN	16
+
+enum {
+	SR_PROBE,
+	SR_LEAVE,
+	SR_TAKE,
+	SR_JOIN,
+	SR_COUNT_
+};
+
+/* Statements of STORE_ROWS rows: head, the row repeated, tail.  Rows not
+ * used are left NULL, which matches and inserts nothing. */
+static const struct {
+	const char	*head, *row, *tail;
+	int		 first, per;	/* parameter of row 0; per row */
+} store_rows[SR_COUNT_] = {
+	/* Every session of each joining (page, visitor), by join, then in
+	 * the order of the index, which a lone join's LIMIT 1 takes. */
+	[SR_PROBE] = {
+	    "SELECT j.column1, s.sid, s.ended IS NOT NULL FROM (VALUES ",
+	    "(?, ?, ?)",
+	    ") AS j JOIN sessions s ON s.page = j.column2"
+	    " AND s.visitor = j.column3 ORDER BY j.column1, s.rowid",
+	    1, 3 },
+	[SR_LEAVE] = {
+	    "UPDATE sessions SET ended = ?1 WHERE ended IS NULL AND sid IN (",
+	    "?", ")", 2, 1 },
+	[SR_TAKE] = { "DELETE FROM sessions WHERE sid IN (", "?", ")", 1, 1 },
+	/* A join whose sid is taken is skipped, as alone it would fail. */
+	[SR_JOIN] = {
+	    "INSERT OR IGNORE INTO sessions(sid, owner, page, visitor, created)"
+	    " SELECT column1, ?1, column2, column3, ?2 FROM (VALUES ",
+	    "(?, ?, ?)", ") WHERE column1 IS NOT NULL", 3, 3 },
+};
+
+/*
+ * A set of strings with a value each, by open addressing over entries
+ * kept in one buffer, so that adding a key costs no malloc (a recount
+ * adds every visitor of the site).  It iterates in the order of adding.
+ * An entry is valid until the next add.
+ */
+struct store_entry {
+	size_t	 val;		/* the caller's: a position, a mark */
+	size_t	 len;
+	char	 key[];		/* len bytes and a NUL */
+};
+struct store_set {
+	char	*buf;		/* the entries, each aligned */
+	size_t	 len, size;	/* bytes of buf used, allocated */
+	size_t	*slot;		/* offset of an entry + 1, 0 when free */
+	size_t	 cap, n;	/* cap: a power of two, or 0 */
+};
+#define STORE_SET_KEEP	4096	/* slots a cleared set may keep */
+
+/* The segment being gathered: ops[start] up to the op being looked at. */
+struct store_seg {
+	size_t			 start;
+	size_t			 njoins, nleaves;
+	struct store_set	 joins;		/* sid -> its first join */
+	struct store_set	 leaves;	/* sid -> its first leave */
+	struct store_set	 taken;		/* sessions taken over */
+};
+
+/* A string copied out of a row, which is only valid until the next step. */
+struct store_buf {
+	char	*s;
+	size_t	 len, size;
+};
+
 struct hn_store {
 	sqlite3		*db;
 	sqlite3_stmt	*st[ST_COUNT_];
+	sqlite3_stmt	*rows[SR_COUNT_];
+	struct store_set touched;		/* pages to recount */
+	struct store_seg seg;
+	struct store_set visitors;		/* of a recount */
+	struct store_buf page, visitor;		/* of a recount */
 	bool		 writer;
 	char		 owner[HN_OWNER_LEN + 1];
 	int64_t		 stale_after_ms;
 	int64_t		 leave_grace_ms;
 	int64_t		 data_version;
 	uint64_t	 reaped;
+	int64_t		 busy_until;		/* store_busy() */
 };
 
 static int
@@ -209,46 +307,231 @@ store_exec(struct hn_store *s, const char *sql)
 	return HN_OK;
 }
 
-/* Runs a prepared statement to its end, reporting each first column of a
- * RETURNING clause as a touched page.  Returns rows changed or HN_EDB. */
+/* FNV-1a: keys are short. */
+static size_t
+store_hash(const char *key, size_t len)
+{
+	const unsigned char	*c = (const unsigned char *)key;
+	uint64_t		 h = 14695981039346656037ULL;
+
+	while (len-- > 0)
+		h = (h ^ *c++) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* Bytes of an entry with a key of len bytes, up to the next one. */
+static size_t
+store_entry_size(size_t len)
+{
+	size_t	 a = _Alignof(struct store_entry);
+
+	return (sizeof(struct store_entry) + len + 1 + a - 1) / a * a;
+}
+
+static struct store_entry *
+store_set_at(const struct store_set *v, size_t slot)
+{
+	return (struct store_entry *)(v->buf + v->slot[slot] - 1);
+}
+
+/* The slot of key, or the free slot where it would go. */
+static size_t
+store_set_slot(const struct store_set *v, const char *key, size_t len,
+    size_t hash)
+{
+	struct store_entry	*e;
+	size_t			 i;
+
+	for (i = hash & (v->cap - 1); v->slot[i] != 0;
+	    i = (i + 1) & (v->cap - 1)) {
+		e = store_set_at(v, i);
+		if (e->len == len && memcmp(e->key, key, len) == 0)
+			break;
+	}
+	return i;
+}
+
+/* The entry of the len bytes at key, or NULL. */
+static struct store_entry *
+store_set_find(const struct store_set *v, const char *key, size_t len)
+{
+	size_t	 i;
+
+	if (v->n == 0)
+		return NULL;
+	i = store_set_slot(v, key, len, store_hash(key, len));
+	return v->slot[i] != 0 ? store_set_at(v, i) : NULL;
+}
+
+static int
+store_set_grow(struct store_set *v)
+{
+	struct store_set	 g = *v;
+	struct store_entry	*e;
+	size_t			 i;
+
+	g.cap = v->cap ? 2 * v->cap : 64;
+	if ((g.slot = calloc(g.cap, sizeof(*g.slot))) == NULL)
+		return HN_ENOMEM;
+	for (i = 0; i < v->cap; i++) {
+		if (v->slot[i] == 0)
+			continue;
+		e = store_set_at(v, i);
+		g.slot[store_set_slot(&g, e->key, e->len,
+		    store_hash(e->key, e->len))] = v->slot[i];
+	}
+	free(v->slot);
+	*v = g;
+	return HN_OK;
+}
+
+/* Adds the len bytes at key (copied) with val, unless they are there
+ * already: they keep their first value.  0 or HN_ENOMEM (also for a NULL
+ * key: sqlite3_column_text() out of memory). */
+static int
+store_set_add(struct store_set *v, const char *key, size_t len, size_t val)
+{
+	struct store_entry	*e;
+	size_t			 i, need, size;
+	char			*grown;
+
+	if (key == NULL)
+		return HN_ENOMEM;
+	if (2 * (v->n + 1) > v->cap && store_set_grow(v) < 0)
+		return HN_ENOMEM;
+	i = store_set_slot(v, key, len, store_hash(key, len));
+	if (v->slot[i] != 0)
+		return HN_OK;
+	need = store_entry_size(len);
+	if (v->len + need > v->size) {
+		size = 2 * (v->len + need);
+		if ((grown = realloc(v->buf, size)) == NULL)
+			return HN_ENOMEM;
+		v->buf = grown;
+		v->size = size;
+	}
+	e = (struct store_entry *)(v->buf + v->len);
+	e->val = val;
+	e->len = len;
+	memcpy(e->key, key, len);
+	e->key[len] = '\0';
+	v->slot[i] = v->len + 1;
+	v->len += need;
+	v->n++;
+	return HN_OK;
+}
+
+/* The entry added after e (NULL: the first one), or NULL. */
+static struct store_entry *
+store_set_next(const struct store_set *v, const struct store_entry *e)
+{
+	size_t	 off = 0;
+
+	if (e != NULL)
+		off = (size_t)((const char *)e - v->buf) +
+		    store_entry_size(e->len);
+	return off < v->len ? (struct store_entry *)(v->buf + off) : NULL;
+}
+
+static void
+store_set_free(struct store_set *v)
+{
+	free(v->buf);
+	free(v->slot);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Empties v.  A table much larger than this round needed is let go, so
+ * that the small batches after a big one do not sweep it. */
+static void
+store_set_clear(struct store_set *v)
+{
+	if (v->cap > STORE_SET_KEEP && v->cap > 8 * v->n) {
+		store_set_free(v);
+		return;
+	}
+	if (v->n > 0)
+		memset(v->slot, 0, v->cap * sizeof(*v->slot));
+	v->len = v->n = 0;
+}
+
+/* Marks page (copied) for the recount at the end of the batch.  0 or
+ * HN_ENOMEM. */
+static int
+store_touch(struct hn_store *s, const char *page)
+{
+	return store_set_add(&s->touched, page, page ? strlen(page) : 0, 0);
+}
+
+/* Copies the len bytes at p into b.  0 or HN_ENOMEM. */
+static int
+store_buf_set(struct store_buf *b, const void *p, size_t len)
+{
+	char	*grown;
+
+	if (len + 1 > b->size) {
+		if ((grown = realloc(b->s, len + 64)) == NULL)
+			return HN_ENOMEM;
+		b->s = grown;
+		b->size = len + 64;
+	}
+	memcpy(b->s, p, len);
+	b->s[len] = '\0';
+	b->len = len;
+	return HN_OK;
+}
+
+static bool
+store_buf_is(const struct store_buf *b, const void *p, size_t len)
+{
+	return b->len == len && (len == 0 || memcmp(b->s, p, len) == 0);
+}
+
+/* Runs a prepared statement to its end, marking each first column of a
+ * RETURNING clause as a touched page.  Returns rows changed, HN_EDB or
+ * HN_ENOMEM. */
 static int
 store_step(struct hn_store *s, int which, bool touch)
 {
 	sqlite3_stmt	*st = s->st[which];
-	int		 rc;
+	int		 rc, err = HN_OK;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!touch)
-			continue;
-		sqlite3_stmt *t = s->st[ST_TOUCH];
-		sqlite3_bind_text(t, 1, (const char *)sqlite3_column_text(st, 0),
-		    -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(t) != SQLITE_DONE)
-			log_warnx("%s: touch: %s", __func__,
-			    sqlite3_errmsg(s->db));
-		sqlite3_reset(t);
+		if (touch && err == HN_OK)
+			err = store_touch(s,
+			    (const char *)sqlite3_column_text(st, 0));
 	}
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
 		log_warnx("%s: %s: %s", __func__, store_sql[which],
 		    sqlite3_errmsg(s->db));
-		sqlite3_clear_bindings(st);
 		return HN_EDB;
 	}
-	sqlite3_clear_bindings(st);
+	if (err < 0) {
+		log_warnx("%s: out of memory for touched pages", __func__);
+		return err;
+	}
 	return sqlite3_changes(s->db);
 }
 
-static void
-store_touch(struct hn_store *s, const char *page)
+/* Runs a query bound by the caller: 1 when it returns a row, 0 when not,
+ * or HN_EDB. */
+static int
+store_any(struct hn_store *s, int which)
 {
-	sqlite3_stmt	*t = s->st[ST_TOUCH];
+	sqlite3_stmt	*st = s->st[which];
+	int		 rc;
 
-	sqlite3_bind_text(t, 1, page, -1, SQLITE_STATIC);
-	if (sqlite3_step(t) != SQLITE_DONE)
-		log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
-	sqlite3_reset(t);
-	sqlite3_clear_bindings(t);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_warnx("%s: %s: %s", __func__, store_sql[which],
+		    sqlite3_errmsg(s->db));
+		return HN_EDB;
+	}
+	return rc == SQLITE_ROW;
 }
 
 /* Brings the schema to STORE_SCHEMA_VERSION inside one write transaction,
@@ -296,9 +579,27 @@ store_migrate(struct hn_store *s, char *err, size_t errsz)
 }
 
 /*
+ * Waits for another process's write lock in steps of a millisecond, for
+ * at most STORE_BUSY_MS: SQLite's own busy handler sleeps up to 100 ms at
+ * a time, long after the other writer's batch has committed.
+ */
+static int
+store_busy(void *arg, int tries)
+{
+	struct hn_store	*s = arg;
+
+	if (tries == 0)
+		s->busy_until = hn_mono_ms() + STORE_BUSY_MS;
+	else if (hn_mono_ms() >= s->busy_until)
+		return 0;
+	usleep(1000);
+	return 1;
+}
+
+/*
  * Turning a new file to WAL takes an exclusive lock without waiting on the
  * busy handler, so processes starting together on a fresh database
- * (lighttpd's max-procs) retry for as long as busy_timeout would wait.
+ * (lighttpd's max-procs) retry for as long as store_busy() would wait.
  */
 static int
 store_wal(struct hn_store *s)
@@ -333,6 +634,33 @@ store_register(struct hn_store *s, int64_t now)
 	return store_step(s, ST_REGISTER, false) < 0 ? HN_EDB : HN_OK;
 }
 
+/* Prepares segment statement which: its head, its row STORE_ROWS times
+ * and its tail. */
+static int
+store_prepare_rows(struct hn_store *s, int which)
+{
+	char	 sql[2048];
+	size_t	 len = 0;
+	int	 i, n;
+
+	for (i = -1; i <= STORE_ROWS; i++) {
+		n = snprintf(sql + len, sizeof(sql) - len, "%s%s",
+		    i > 0 && i < STORE_ROWS ? ", " : "",
+		    i < 0 ? store_rows[which].head : i < STORE_ROWS ?
+		    store_rows[which].row : store_rows[which].tail);
+		if (n < 0 || (size_t)n >= sizeof(sql) - len) {
+			log_warnx("%s: statement %d is too long", __func__,
+			    which);
+			return HN_EDB;
+		}
+		len += (size_t)n;
+	}
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &s->rows[which], NULL) != SQLITE_OK)
+		return HN_EDB;
+	return HN_OK;
+}
+
 struct hn_store *
 hn_store_open(const char *path, int flags, int64_t stale_after_ms,
     int64_t leave_grace_ms, int64_t now, char *err, size_t errsz)
@@ -354,26 +682,29 @@ hn_store_open(const char *path, int flags, int64_t stale_after_ms,
 		    sqlite3_errmsg(s->db) : "cannot open");
 		goto err;
 	}
-	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+	sqlite3_busy_handler(s->db, store_busy, s);
 	sqlite3_extended_result_codes(s->db, 1);
 	if (store_wal(s) < 0 ||
 	    store_exec(s, "PRAGMA synchronous = NORMAL") < 0 ||
-	    store_exec(s, "PRAGMA temp_store = MEMORY") < 0) {
+	    store_exec(s, "PRAGMA temp_store = MEMORY") < 0 ||
+	    store_exec(s, "PRAGMA cache_size = -16384") < 0) {
 		snprintf(err, errsz, "%s: %s", path, sqlite3_errmsg(s->db));
 		goto err;
 	}
 	if (store_migrate(s, err, errsz) < 0)
 		goto err;
-	if (store_exec(s, "CREATE TEMP TABLE touched(page TEXT PRIMARY KEY)")
-	    < 0) {
-		snprintf(err, errsz, "%s: %s", path, sqlite3_errmsg(s->db));
-		goto err;
-	}
 	for (i = 0; i < ST_COUNT_; i++) {
 		if (sqlite3_prepare_v3(s->db, store_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
 			snprintf(err, errsz, "%s: preparing statement %d: %s",
 			    path, i, sqlite3_errmsg(s->db));
+			goto err;
+		}
+	}
+	for (i = 0; s->writer && i < SR_COUNT_; i++) {
+		if (store_prepare_rows(s, i) < 0) {
+			snprintf(err, errsz, "%s: preparing segment statement "
+			    "%d: %s", path, i, sqlite3_errmsg(s->db));
 			goto err;
 		}
 	}
@@ -395,33 +726,109 @@ err:
 	return NULL;
 }
 
-/* Recomputes the touched pages and the site under a new sequence number.
- * Returns the number of pages touched or HN_EDB. */
+/* Writes the counts of the page in s->page if the batch touched it. */
+static int
+store_page_put(struct hn_store *s, long readers, long tabs, int64_t seq,
+    int64_t now)
+{
+	sqlite3_stmt		*st = s->st[ST_PAGE_PUT];
+	struct store_entry	*e;
+
+	if ((e = store_set_find(&s->touched, s->page.s, s->page.len)) == NULL)
+		return HN_OK;
+	e->val = 1;			/* met */
+	sqlite3_bind_text(st, 1, s->page.s, (int)s->page.len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, readers);
+	sqlite3_bind_int64(st, 3, tabs);
+	sqlite3_bind_int64(st, 4, seq);
+	sqlite3_bind_int64(st, 5, now);
+	return store_step(s, ST_PAGE_PUT, false) < 0 ? HN_EDB : HN_OK;
+}
+
+/*
+ * Recomputes the counts of the touched pages and of the site from the
+ * sessions, under a new sequence number, in one walk of sessions_page: a
+ * page's visitors are adjacent there, and the site's distinct visitors
+ * are gathered in C (an index on visitor alone cost a b-tree write per
+ * session).  Forgets the touched pages; returns their number or HN_EDB.
+ * A batch that inserted and deleted nothing changed no count.
+ */
 static int
 store_recount(struct hn_store *s, int64_t now)
 {
-	sqlite3_stmt	*st;
-	int64_t		 seq = 0;
-	int		 n;
+	struct store_set	*t = &s->touched;
+	struct store_entry	*e;
+	sqlite3_stmt		*st;
+	const char		*page, *visitor;
+	size_t			 plen, vlen;
+	int64_t			 seq = 0;
+	long			 readers = 0, tabs = 0;
+	int			 n = (int)t->n, rc, err = HN_OK;
+	bool			 first = true;
 
+	if (n == 0)
+		return 0;
 	st = s->st[ST_NEXT_SEQ];
 	if (sqlite3_step(st) == SQLITE_ROW)
 		seq = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	if (seq <= 0)
 		return HN_EDB;
-	st = s->st[ST_RECOUNT];
+	st = s->st[ST_WALK];
+	while (err == HN_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		page = (const char *)sqlite3_column_text(st, 0);
+		plen = (size_t)sqlite3_column_bytes(st, 0);
+		visitor = (const char *)sqlite3_column_text(st, 1);
+		vlen = (size_t)sqlite3_column_bytes(st, 1);
+		if (page == NULL || visitor == NULL) {
+			err = HN_ENOMEM;
+			break;
+		}
+		if (first || !store_buf_is(&s->page, page, plen)) {
+			if ((!first && (err = store_page_put(s, readers, tabs,
+			    seq, now)) < 0) ||
+			    (err = store_buf_set(&s->page, page, plen)) < 0)
+				break;
+			readers = tabs = 0;
+			s->visitor.len = SIZE_MAX;	/* none on this page */
+			first = false;
+		}
+		tabs++;
+		if (!store_buf_is(&s->visitor, visitor, vlen)) {
+			readers++;
+			if ((err = store_buf_set(&s->visitor, visitor,
+			    vlen)) < 0 || (err = store_set_add(&s->visitors,
+			    visitor, vlen, 0)) < 0)
+				break;
+		}
+	}
+	sqlite3_reset(st);
+	if (err == HN_OK && rc != SQLITE_DONE) {
+		log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
+		err = HN_EDB;
+	}
+	if (err == HN_OK && !first)
+		err = store_page_put(s, readers, tabs, seq, now);
+	/* Touched pages the walk did not meet have no session left. */
+	for (e = NULL; err == HN_OK && (e = store_set_next(t, e)) != NULL;) {
+		if (e->val == 0 &&
+		    (err = store_buf_set(&s->page, e->key, e->len)) == HN_OK)
+			err = store_page_put(s, 0, 0, seq, now);
+	}
+	st = s->st[ST_SITE_PUT];
 	sqlite3_bind_int64(st, 1, seq);
 	sqlite3_bind_int64(st, 2, now);
-	if ((n = store_step(s, ST_RECOUNT, false)) < 0)
+	sqlite3_bind_int64(st, 3, (int64_t)s->visitors.n);
+	if (err == HN_OK && store_step(s, ST_SITE_PUT, false) < 0)
+		err = HN_EDB;
+	sqlite3_clear_bindings(st);
+	store_set_clear(&s->visitors);
+	store_set_clear(t);
+	if (err < 0) {
+		log_warnx("%s: %s", __func__, err == HN_ENOMEM ?
+		    "out of memory" : "the counts were not written");
 		return HN_EDB;
-	if (store_step(s, ST_CLEAR_TOUCHED, false) < 0)
-		return HN_EDB;
-	st = s->st[ST_SITE];
-	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_int64(st, 2, now);
-	if (store_step(s, ST_SITE, false) < 0)
-		return HN_EDB;
+	}
 	return n;
 }
 
@@ -435,12 +842,25 @@ store_insert(struct hn_store *s, const struct hn_op *op, const char *owner,
     bool beat, int64_t now)
 {
 	sqlite3_stmt	*st;
+	bool		 took = false;
+	int		 rc;
 
-	st = s->st[ST_TAKEOVER];
+	st = s->st[ST_TAKEOVER_FIND];
 	sqlite3_bind_text(st, 1, op->page, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, op->visitor, -1, SQLITE_STATIC);
-	if (store_step(s, ST_TAKEOVER, true) < 0)
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		sqlite3_bind_value(s->st[ST_DELETE], 1,
+		    sqlite3_column_value(st, 0));
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ROW) {
+		if (store_step(s, ST_DELETE, false) < 0)
+			return HN_EDB;
+		took = true;
+	} else if (rc != SQLITE_DONE) {
+		log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
 		return HN_EDB;
+	}
 	st = s->st[ST_INSERT];
 	sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
@@ -451,10 +871,12 @@ store_insert(struct hn_store *s, const struct hn_op *op, const char *owner,
 		sqlite3_bind_int64(st, 6, now);
 	else
 		sqlite3_bind_null(st, 6);
-	if (store_step(s, ST_INSERT, false) < 0)
-		return HN_EDB;
-	store_touch(s, op->page);
-	return HN_OK;
+	rc = store_step(s, ST_INSERT, false);
+	/* A failed insert (its sid is taken) may follow a takeover that
+	 * did change the page. */
+	if ((took || rc >= 0) && store_touch(s, op->page) < 0)
+		return HN_ENOMEM;
+	return rc < 0 ? HN_EDB : HN_OK;
 }
 
 /*
@@ -492,8 +914,8 @@ store_beat(struct hn_store *s, const struct hn_op *op, int64_t now)
 	if (same == 0) {
 		st = s->st[ST_DROP];
 		sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
-		if (store_step(s, ST_DROP, true) < 0)
-			return HN_EDB;
+		if ((rc = store_step(s, ST_DROP, true)) < 0)
+			return rc;
 	}
 	return store_insert(s, op, "", true, now);
 }
@@ -502,19 +924,23 @@ static int
 store_op(struct hn_store *s, const struct hn_op *op, int64_t now)
 {
 	sqlite3_stmt	*st;
+	int		 rc;
 
 	switch (op->kind) {
 	case HN_OP_JOIN:
 		return store_insert(s, op, s->owner, false, now);
 	case HN_OP_LEAVE:
+		/* No page to touch: a leaving session counts until its grace
+		 * runs out, and the expiry's delete touches the page then. */
 		st = s->st[ST_LEAVE];
 		sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, now);
-		return store_step(s, ST_LEAVE, true) < 0 ? HN_EDB : HN_OK;
+		return store_step(s, ST_LEAVE, false) < 0 ? HN_EDB : HN_OK;
 	case HN_OP_DROP:
 		st = s->st[ST_DROP];
 		sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
-		return store_step(s, ST_DROP, true) < 0 ? HN_EDB : HN_OK;
+		rc = store_step(s, ST_DROP, true);
+		return rc < 0 ? rc : HN_OK;
 	case HN_OP_BEAT:
 		return store_beat(s, op, now);
 	}
@@ -525,14 +951,273 @@ store_op(struct hn_store *s, const struct hn_op *op, int64_t now)
 static int
 store_owned(struct hn_store *s)
 {
-	sqlite3_stmt	*st = s->st[ST_OWNED];
+	sqlite3_bind_text(s->st[ST_OWNED], 1, s->owner, -1, SQLITE_STATIC);
+	return store_any(s, ST_OWNED);
+}
+
+
+/* ---- segments (NOTES above STORE_ROWS) ----------------------------------- */
+
+static void
+store_seg_clear(struct store_seg *g)
+{
+	store_set_clear(&g->joins);
+	store_set_clear(&g->leaves);
+	store_set_clear(&g->taken);
+	g->njoins = g->nleaves = 0;
+}
+
+/* The parameter of column col of row r of segment statement which. */
+static int
+store_rows_param(int which, size_t r, int col)
+{
+	return store_rows[which].first + (int)r * store_rows[which].per + col;
+}
+
+/* Binds text (borrowed until the statement runs) to column col of row r
+ * of segment statement which. */
+static void
+store_rows_bind(struct hn_store *s, int which, size_t r, int col,
+    const char *text)
+{
+	sqlite3_bind_text(s->rows[which], store_rows_param(which, r, col),
+	    text, -1, SQLITE_STATIC);
+}
+
+/* Runs segment statement which: rows changed or HN_EDB. */
+static int
+store_rows_run(struct hn_store *s, int which)
+{
+	sqlite3_stmt	*st = s->rows[which];
 	int		 rc;
 
-	sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : HN_EDB;
+	if (rc != SQLITE_DONE) {
+		log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
+		return HN_EDB;
+	}
+	return sqlite3_changes(s->db);
+}
+
+/*
+ * Reads what one statement of the probe found and chooses the takeovers
+ * of its joins: a join takes the first session of its (page, visitor)
+ * that had left before the segment, or that a leave before the join in
+ * the segment ends, and that no earlier join took.  Returns 1 when only
+ * op by op is right: a later join would take over the session whose sid an
+ * earlier join used (alone, that join failed on its taken sid; here its
+ * insert would follow the takeover and succeed).  0, HN_EDB or HN_ENOMEM
+ * otherwise.
+ */
+static int
+store_seg_choose(struct hn_store *s)
+{
+	struct store_seg	*g = &s->seg;
+	sqlite3_stmt		*st = s->rows[SR_PROBE];
+	struct store_entry	*e;
+	const char		*sid;
+	size_t			 pos, len, took = SIZE_MAX;
+	int			 rc, ret = HN_OK;
+
+	while (ret == HN_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		pos = (size_t)sqlite3_column_int64(st, 0);
+		if ((sid = (const char *)sqlite3_column_text(st, 1)) == NULL) {
+			ret = HN_ENOMEM;
+			break;
+		}
+		len = (size_t)sqlite3_column_bytes(st, 1);
+		if (pos == took || store_set_find(&g->taken, sid, len) != NULL)
+			continue;
+		/* Live when the join comes? */
+		if (sqlite3_column_int(st, 2) == 0 &&
+		    ((e = store_set_find(&g->leaves, sid, len)) == NULL ||
+		    e->val > pos))
+			continue;
+		if ((e = store_set_find(&g->joins, sid, len)) != NULL &&
+		    e->val < pos)
+			ret = 1;
+		else if ((ret = store_set_add(&g->taken, sid, len, pos)) ==
+		    HN_OK)
+			took = pos;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (ret == HN_OK && rc != SQLITE_DONE) {
+		log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
+		return HN_EDB;
+	}
+	return ret;
+}
+
+/* Chooses the takeovers of the segment's joins, from the sessions as they
+ * are before it.  Returns as store_seg_choose(). */
+static int
+store_seg_probe(struct hn_store *s, const struct hn_op *ops, size_t end)
+{
+	struct store_seg	*g = &s->seg;
+	size_t			 i, r = 0, seen = 0;
+	int			 rc;
+
+	for (i = g->start; i < end; i++) {
+		if (ops[i].kind != HN_OP_JOIN)
+			continue;
+		sqlite3_bind_int64(s->rows[SR_PROBE],
+		    store_rows_param(SR_PROBE, r, 0), (int64_t)i);
+		store_rows_bind(s, SR_PROBE, r, 1, ops[i].page);
+		store_rows_bind(s, SR_PROBE, r, 2, ops[i].visitor);
+		seen++;
+		if (++r == STORE_ROWS || seen == g->njoins) {
+			if ((rc = store_seg_choose(s)) != HN_OK)
+				return rc;
+			r = 0;
+		}
+	}
+	return HN_OK;
+}
+
+/* Applies the segment's leaves, takeovers and joins.  0, HN_EDB or
+ * HN_ENOMEM. */
+static int
+store_seg_write(struct hn_store *s, const struct hn_op *ops, size_t end,
+    int64_t now)
+{
+	struct store_seg	*g = &s->seg;
+	struct store_entry	*e;
+	sqlite3_stmt		*st;
+	size_t			 i, r, seen, inserted = 0;
+	int			 rc;
+
+	st = s->rows[SR_LEAVE];
+	for (i = g->start, r = seen = 0; g->nleaves > 0 && i < end; i++) {
+		if (ops[i].kind != HN_OP_LEAVE)
+			continue;
+		store_rows_bind(s, SR_LEAVE, r, 0, ops[i].sid);
+		seen++;
+		if (++r == STORE_ROWS || seen == g->nleaves) {
+			sqlite3_bind_int64(st, 1, now);
+			if (store_rows_run(s, SR_LEAVE) < 0)
+				return HN_EDB;
+			r = 0;
+		}
+	}
+	e = NULL;
+	for (r = seen = 0; (e = store_set_next(&g->taken, e)) != NULL;) {
+		store_rows_bind(s, SR_TAKE, r, 0, e->key);
+		seen++;
+		if (++r == STORE_ROWS || seen == g->taken.n) {
+			if (store_rows_run(s, SR_TAKE) < 0)
+				return HN_EDB;
+			r = 0;
+		}
+	}
+	st = s->rows[SR_JOIN];
+	for (i = g->start, r = seen = 0; g->njoins > 0 && i < end; i++) {
+		if (ops[i].kind != HN_OP_JOIN)
+			continue;
+		store_rows_bind(s, SR_JOIN, r, 0, ops[i].sid);
+		store_rows_bind(s, SR_JOIN, r, 1, ops[i].page);
+		store_rows_bind(s, SR_JOIN, r, 2, ops[i].visitor);
+		/* A skipped join's page too: recounting it changes nothing. */
+		if (store_touch(s, ops[i].page) < 0)
+			return HN_ENOMEM;
+		seen++;
+		if (++r == STORE_ROWS || seen == g->njoins) {
+			sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, now);
+			if ((rc = store_rows_run(s, SR_JOIN)) < 0)
+				return HN_EDB;
+			inserted += (size_t)rc;
+			r = 0;
+		}
+	}
+	if (inserted < g->njoins)
+		log_warnx("%s: %zu joins skipped: their session ids are taken",
+		    __func__, g->njoins - inserted);
+	return HN_OK;
+}
+
+/* Applies ops[start] to ops[end - 1] one by one.  0, HN_EDB or HN_ENOMEM
+ * (the batch fails). */
+static int
+store_ops(struct hn_store *s, const struct hn_op *ops, size_t start,
+    size_t end, int64_t now)
+{
+	size_t	 i;
+	int	 rc;
+
+	for (i = start; i < end; i++) {
+		/* A failed op (say, a duplicate session id) is logged and
+		 * skipped; a failing database, or a page that could not be
+		 * marked for its recount, fails the whole batch. */
+		rc = store_op(s, &ops[i], now);
+		if (rc == HN_ENOMEM ||
+		    (rc == HN_EDB && sqlite3_get_autocommit(s->db)))
+			return rc;
+	}
+	return HN_OK;
+}
+
+/* Applies the segment gathered up to ops[end] and starts the next one
+ * there.  0, HN_EDB or HN_ENOMEM. */
+static int
+store_seg_end(struct hn_store *s, const struct hn_op *ops, size_t end,
+    int64_t now)
+{
+	struct store_seg	*g = &s->seg;
+	int			 rc;
+
+	if (g->njoins + g->nleaves < STORE_SEG_MIN ||
+	    (rc = store_seg_probe(s, ops, end)) == 1)
+		rc = store_ops(s, ops, g->start, end, now);
+	else if (rc == HN_OK)
+		rc = store_seg_write(s, ops, end, now);
+	store_seg_clear(g);
+	g->start = end;
+	return rc;
+}
+
+/* Gathers the batch's ops into segments and applies them; any other op
+ * runs alone, in its place.  0, HN_EDB or HN_ENOMEM. */
+static int
+store_apply_ops(struct hn_store *s, const struct hn_op *ops, size_t n,
+    int64_t now)
+{
+	struct store_seg	*g = &s->seg;
+	const struct hn_op	*op;
+	size_t			 i;
+	int			 rc;
+
+	g->start = 0;
+	for (i = 0; i < n; i++) {
+		op = &ops[i];
+		if (op->kind == HN_OP_LEAVE && store_set_find(&g->joins,
+		    op->sid, strlen(op->sid)) != NULL &&
+		    (rc = store_seg_end(s, ops, i, now)) < 0)
+			return rc;
+		switch (op->kind) {
+		case HN_OP_JOIN:
+			if (store_set_add(&g->joins, op->sid, strlen(op->sid),
+			    i) < 0)
+				return HN_ENOMEM;
+			g->njoins++;
+			break;
+		case HN_OP_LEAVE:
+			if (store_set_add(&g->leaves, op->sid, strlen(op->sid),
+			    i) < 0)
+				return HN_ENOMEM;
+			g->nleaves++;
+			break;
+		default:
+			if ((rc = store_seg_end(s, ops, i, now)) < 0 ||
+			    (rc = store_ops(s, ops, i, i + 1, now)) < 0)
+				return rc;
+			g->start = i + 1;
+		}
+	}
+	return store_seg_end(s, ops, n, now);
 }
 
 int
@@ -540,7 +1225,6 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
     bool beat, int64_t now)
 {
 	sqlite3_stmt	*st;
-	size_t		 i;
 	uint64_t	 reaped = 0;
 	int		 touched, rc;
 
@@ -553,13 +1237,8 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 	if (!beat && n > 0 && ((rc = store_owned(s)) < 0 ||
 	    (rc == 0 && store_register(s, now) < 0)))
 		goto fail;
-	for (i = 0; i < n; i++) {
-		/* A failed op (say, a duplicate session id) is logged and
-		 * skipped; a failing database fails the whole batch. */
-		if (store_op(s, &ops[i], now) == HN_EDB &&
-		    sqlite3_get_autocommit(s->db))
-			return HN_EDB;
-	}
+	if (store_apply_ops(s, ops, n, now) < 0)
+		goto fail;
 	st = s->st[ST_EXPIRE];
 	sqlite3_bind_int64(st, 1, now - s->leave_grace_ms);
 	if ((rc = store_step(s, ST_EXPIRE, true)) < 0)
@@ -578,15 +1257,21 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 			if (store_register(s, now) < 0)
 				goto fail;
 		}
-		st = s->st[ST_STALE_SESSIONS];
+		st = s->st[ST_STALE_ANY];
 		sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
-		if ((rc = store_step(s, ST_STALE_SESSIONS, true)) < 0)
+		if ((rc = store_any(s, ST_STALE_ANY)) < 0)
 			goto fail;
-		reaped += (uint64_t)rc;
-		st = s->st[ST_STALE_OWNERS];
-		sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
-		if (store_step(s, ST_STALE_OWNERS, false) < 0)
-			goto fail;
+		if (rc == 1) {
+			st = s->st[ST_STALE_SESSIONS];
+			sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
+			if ((rc = store_step(s, ST_STALE_SESSIONS, true)) < 0)
+				goto fail;
+			reaped += (uint64_t)rc;
+			st = s->st[ST_STALE_OWNERS];
+			sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
+			if (store_step(s, ST_STALE_OWNERS, false) < 0)
+				goto fail;
+		}
 		st = s->st[ST_BEAT_STALE];
 		sqlite3_bind_int64(st, 1, now - s->stale_after_ms);
 		if ((rc = store_step(s, ST_BEAT_STALE, true)) < 0)
@@ -604,6 +1289,8 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 fail:
 	if (!sqlite3_get_autocommit(s->db))
 		store_exec(s, "ROLLBACK");
+	store_seg_clear(&s->seg);
+	store_set_clear(&s->touched);
 	return HN_EDB;
 }
 
@@ -742,6 +1429,15 @@ hn_store_close(struct hn_store *s)
 				store_exec(s, "ROLLBACK");
 		}
 	}
+	store_set_free(&s->touched);
+	store_set_free(&s->visitors);
+	store_set_free(&s->seg.joins);
+	store_set_free(&s->seg.leaves);
+	store_set_free(&s->seg.taken);
+	free(s->page.s);
+	free(s->visitor.s);
+	for (i = 0; i < SR_COUNT_; i++)
+		sqlite3_finalize(s->rows[i]);
 	for (i = 0; i < ST_COUNT_; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close_v2(s->db);
