@@ -237,8 +237,11 @@ hn_metrics_format(const struct hn_series *in, size_t n, long readers,
 	}
 	hn_metrics_init(&zero, 0);
 	hn_metrics_series(&zero, names_add, ns);
-	memcpy(sv, in, n * sizeof(*sv));
-	qsort(sv, n, sizeof(*sv), series_cmp);
+	/* in may be NULL when n is 0: memcpy and qsort want a pointer. */
+	if (n > 0) {
+		memcpy(sv, in, n * sizeof(*sv));
+		qsort(sv, n, sizeof(*sv), series_cmp);
+	}
 	for (i = 0; i < ns->n; i++) {
 		const struct family	*fam = family_of(ns->name[i]);
 		struct hn_series	 key, *hit;
