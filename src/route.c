@@ -162,7 +162,7 @@ parse_beat(const struct hn_request *rq, struct hn_reply *rp,
 	const size_t	 sizes[] = { sizeof(page), sizeof(visitor),
 			    sizeof(sid) };
 	const char	*why = NULL, *b = rq->body ? rq->body : "";
-	size_t		 len = rq->body_len, i, l;
+	size_t		 len = rq->body_len, i, l, lens[3];
 	int		 rc = HN_OK;
 
 	if (rq->body_too_big) {
@@ -180,11 +180,17 @@ parse_beat(const struct hn_request *rq, struct hn_reply *rp,
 			    "the body is no JSON object of strings");
 			return HN_EINVAL;
 		}
+		for (i = 0; i < 3; i++)
+			lens[i] = strlen(outs[i]);
 	} else {
+		/* The decoded lengths, not strlen: a %00 must be refused
+		 * as the same value in a query is, not cut the value. */
 		for (i = 0; i < 3 && rc >= 0; i++)
 			if ((rc = hn_query_get(b, len, names[i], outs[i],
-			    sizes[i], &l)) == 0)
+			    sizes[i], &lens[i])) == 0) {
 				outs[i][0] = '\0';
+				lens[i] = 0;
+			}
 		if (rc < 0) {
 			reply_error(rp, "400 Bad Request", "bad_body",
 			    "the form is not valid");
@@ -192,25 +198,25 @@ parse_beat(const struct hn_request *rq, struct hn_reply *rp,
 		}
 	}
 	memset(op, 0, sizeof(*op));
-	if (page[0] == '\0') {
+	if (lens[0] == 0) {
 		reply_error(rp, "400 Bad Request", "missing_page",
 		    "the page field is required");
 		return HN_EINVAL;
 	}
-	if (hn_page_normalize(page, strlen(page), op->page, &why) < 0) {
+	if (hn_page_normalize(page, lens[0], op->page, &why) < 0) {
 		reply_error(rp, "400 Bad Request", "bad_page",
 		    why != NULL ? why : "the page is not a valid path");
 		return HN_EINVAL;
 	}
-	if (!hn_visitor_valid(visitor, strlen(visitor))) {
+	if (!hn_visitor_valid(visitor, lens[1])) {
 		reply_error(rp, "400 Bad Request", "bad_visitor",
 		    "visitor must be 1-64 of A-Z a-z 0-9 _ -");
 		return HN_EINVAL;
 	}
-	memcpy(op->visitor, visitor, strlen(visitor) + 1);
+	memcpy(op->visitor, visitor, lens[1] + 1);
 	/* Our own kind of id back, or a new one: a beat never reaches a
 	 * stream's session. */
-	l = strlen(sid);
+	l = lens[2];
 	*new_sid = l != HN_SID_LEN || sid[0] != HN_BEAT_SID_PREFIX ||
 	    strspn(sid + 1, "0123456789abcdef") != HN_SID_LEN - 1;
 	if (*new_sid) {

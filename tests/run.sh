@@ -24,10 +24,12 @@ run_checks() {
 	local build=$1 label=$2 check_status=0 suites=0 trs log name result
 	local line c f e
 	hn_say "make check ($label)"
-	rm -f "$build"/tests/*.log "$build"/tests/*.trs
+	rm -f "$build"/tests/*.log "$build"/tests/*.trs \
+	    "$build"/tests/fuzz/*.log "$build"/tests/fuzz/*.trs
 	make -C "$build" -j"$jobs" check >"$build/make-check.out" 2>&1 ||
 	    check_status=$?
-	for trs in "$build"/tests/*.trs; do
+	# The Check suites, then the fuzz corpora replayed (one test each).
+	for trs in "$build"/tests/*.trs "$build"/tests/fuzz/*.trs; do
 		[ -e "$trs" ] || continue
 		suites=$((suites + 1))
 		log=${trs%.trs}.log
