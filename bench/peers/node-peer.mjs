@@ -176,6 +176,9 @@ function join(page, visitor, kind, conn) {
 		sendSse(conn, sseEvent(json));
 	else
 		sendWs(conn, wsLine(json));
+	// The newcomer has seen a count the others have not: the next
+	// broadcast must go out even if it equals the last one they got.
+	p.lastJson = null;
 	changed(page, p);
 	if (site.size !== siteBefore)
 		siteChanged();
