@@ -9,16 +9,13 @@
 #include <string.h>
 
 #include "hn.h"
+#include "fuzz_buf.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define FUZZ_NAMES	4
 #define FUZZ_STR_MAX	300
 
-struct fuzz_buf {
-	char	*p;
-	size_t	 len, cap;
-};
 
 struct fuzz_fields {
 	char	*out[FUZZ_NAMES];
@@ -29,7 +26,6 @@ static const char *const fuzz_names[FUZZ_NAMES] = {
 	"page", "visitor", "sid", "type"
 };
 
-static void	buf_add(struct fuzz_buf *, const char *, size_t);
 static void	buf_str(struct fuzz_buf *, const char *, unsigned);
 static int	utf8_valid(const char *);
 static int	fields_get(struct fuzz_fields *, const char *, size_t, size_t,
@@ -38,19 +34,6 @@ static void	fields_free(struct fuzz_fields *, size_t);
 static void	check_body(const char *, size_t, unsigned);
 static void	check_count(const char *, const uint8_t *, size_t);
 static void	check_error(const char *, const char *);
-
-static void
-buf_add(struct fuzz_buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = 2 * (b->len + n + 1);
-		if ((b->p = realloc(b->p, b->cap)) == NULL)
-			abort();
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
 
 /* s as a JSON string, escaped in one of a few ways that all mean s. */
 static void

@@ -9,21 +9,17 @@
 #include <string.h>
 
 #include "hn.h"
+#include "fuzz_buf.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define FUZZ_SENTINEL	((size_t)-1)
 
-struct fuzz_buf {
-	char	*p;
-	size_t	 len, cap;
-};
 
 static int	model_hex(int);
 static long	model_decode(const char *, size_t, char *);
 static int	model_get(const char *, size_t, const char *, char *,
 		    size_t *);
-static void	buf_add(struct fuzz_buf *, const char *, size_t);
 static void	buf_enc(struct fuzz_buf *, const char *, size_t, unsigned);
 static void	check_get(const char *, size_t, const char *, size_t,
 		    int, const char *, size_t);
@@ -98,19 +94,6 @@ model_get(const char *q, size_t qlen, const char *key, char *val,
 	}
 	free(name);
 	return 0;
-}
-
-static void
-buf_add(struct fuzz_buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = 2 * (b->len + n + 1);
-		if ((b->p = realloc(b->p, b->cap)) == NULL)
-			abort();
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
 }
 
 /* Form encoding, varied by style: upper or lower hex, a space as '+' or

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "fuzz_buf.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -27,10 +28,6 @@ int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 #define FUZZ_ORIGINS	"https://blog.example http://localhost:8080"
 #define FUZZ_ROOM	4096	/* a formatted reply always fits */
 
-struct fuzz_buf {
-	char	*p;
-	size_t	 len, cap;
-};
 
 /* The request as read from the input; strings are heap copies. */
 struct fuzz_req {
@@ -60,7 +57,6 @@ struct fuzz_answer {
 static struct hn_store	*fuzz_store;
 static struct hn_config	 fuzz_cfg[2];
 
-static void	buf_add(struct fuzz_buf *, const char *, size_t);
 static void	buf_form(struct fuzz_buf *, const char *);
 static void	buf_json(struct fuzz_buf *, const char *);
 static void	raw_key(struct fuzz_buf *, const char *, bool);
@@ -86,19 +82,6 @@ static void	check_body_again(const struct fuzz_req *, const char *,
 static void	check_form_as_query(const struct fuzz_req *,
 		    const struct fuzz_answer *);
 static void	check_endpoint(const char *, const char *, size_t);
-
-static void
-buf_add(struct fuzz_buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = 2 * (b->len + n + 1);
-		if ((b->p = realloc(b->p, b->cap)) == NULL)
-			abort();
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
 
 /* s form-encoded: everything but [A-Za-z0-9_.~-] as %XX. */
 static void
