@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "hn.h"
-#include "fuzz_buf.h"
+#include "buf.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "app.h"
-#include "fuzz_buf.h"
+#include "buf.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
