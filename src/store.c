@@ -13,6 +13,7 @@
  * "pages WHERE seq > last seen": O(changed pages), not O(sessions).
  */
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,7 +312,42 @@ struct hn_store {
 	int64_t		 data_version;
 	uint64_t	 reaped;
 	int64_t		 busy_until;		/* store_busy() */
+	int64_t		 warned_at;		/* store_warn() */
+	uint64_t	 warn_skipped;
 };
+
+/*
+ * A database error repeats at every retry while the disk is full or
+ * another process holds the lock: one line a minute, saying how many were
+ * left out (issue 8).
+ */
+#define STORE_WARN_EVERY_MS	60000
+
+static void	 store_warn(struct hn_store *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+static void
+store_warn(struct hn_store *s, const char *fmt, ...)
+{
+	char		 line[1024];
+	va_list		 ap;
+	int64_t		 now = hn_now_ms();
+
+	if (s->warned_at != 0 && now - s->warned_at < STORE_WARN_EVERY_MS) {
+		s->warn_skipped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (s->warn_skipped > 0)
+		log_warnx("%s (and %llu more database errors in the last "
+		    "minute)", line, (unsigned long long)s->warn_skipped);
+	else
+		log_warnx("%s", line);
+	s->warned_at = now;
+	s->warn_skipped = 0;
+}
 
 static int
 store_exec(struct hn_store *s, const char *sql)
@@ -319,7 +355,7 @@ store_exec(struct hn_store *s, const char *sql)
 	char	*msg = NULL;
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_warnx("%s: %s: %s", __func__, sql,
+		store_warn(s, "%s: %s: %s", __func__, sql,
 		    msg ? msg : sqlite3_errmsg(s->db));
 		sqlite3_free(msg);
 		return HN_EDB;
@@ -500,7 +536,7 @@ store_step(struct hn_store *s, int which, bool touch)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
-		log_warnx("%s: %s: %s", __func__, store_sql[which],
+		store_warn(s, "%s: %s: %s", __func__, store_sql[which],
 		    sqlite3_errmsg(s->db));
 		return HN_EDB;
 	}
@@ -523,7 +559,7 @@ store_any(struct hn_store *s, int which)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		log_warnx("%s: %s: %s", __func__, store_sql[which],
+		store_warn(s, "%s: %s: %s", __func__, store_sql[which],
 		    sqlite3_errmsg(s->db));
 		return HN_EDB;
 	}
@@ -606,7 +642,7 @@ store_wal(struct hn_store *s)
 	while ((rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL,
 	    NULL, NULL)) != SQLITE_OK) {
 		if ((rc & 0xff) != SQLITE_BUSY || hn_mono_ms() >= until) {
-			log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
+			store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
 			return HN_EDB;
 		}
 		usleep(10 * 1000);
@@ -793,7 +829,7 @@ store_insert(struct hn_store *s, const struct hn_op *op, const char *owner,
 			return HN_EDB;
 		took = true;
 	} else if (rc != SQLITE_DONE) {
-		log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
+		store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
 		return HN_EDB;
 	}
 	st = s->st[ST_INSERT];
@@ -931,7 +967,7 @@ store_rows_run(struct hn_store *s, int which)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
-		log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
+		store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
 		return HN_EDB;
 	}
 	return sqlite3_changes(s->db);
@@ -981,7 +1017,7 @@ store_seg_choose(struct hn_store *s)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (ret == HN_OK && rc != SQLITE_DONE) {
-		log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
+		store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
 		return HN_EDB;
 	}
 	return ret;
@@ -1290,7 +1326,7 @@ hn_store_changes(struct hn_store *s, uint64_t *seq, long *site,
 		}
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE) {
-			log_warnx("%s: %s", __func__, sqlite3_errmsg(s->db));
+			store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
 			store_exec(s, "ROLLBACK");
 			return HN_EDB;
 		}
