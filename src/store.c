@@ -363,6 +363,14 @@ store_exec(struct hn_store *s, const char *sql)
 	return HN_OK;
 }
 
+/* Ends a write transaction that failed part-way, if one is open. */
+static void
+store_rollback(struct hn_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		store_exec(s, "ROLLBACK");
+}
+
 /* FNV-1a: keys are short. */
 static size_t
 store_hash(const char *key, size_t len)
@@ -1258,8 +1266,7 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 	s->reaped += reaped;
 	return touched;
 fail:
-	if (!sqlite3_get_autocommit(s->db))
-		store_exec(s, "ROLLBACK");
+	store_rollback(s);
 	store_seg_clear(&s->seg);
 	store_set_clear(&s->touched);
 	return HN_EDB;
@@ -1437,8 +1444,7 @@ hn_store_sample(struct hn_store *s, int64_t now)
 		goto fail;
 	return HN_OK;
 fail:
-	if (!sqlite3_get_autocommit(s->db))
-		store_exec(s, "ROLLBACK");
+	store_rollback(s);
 	return HN_EDB;
 }
 
@@ -1510,8 +1516,7 @@ hn_store_stats(struct hn_store *s, int limit, int64_t since, int64_t now,
 	store_exec(s, "COMMIT");
 	return HN_OK;
 fail:
-	if (!sqlite3_get_autocommit(s->db))
-		store_exec(s, "ROLLBACK");
+	store_rollback(s);
 	hn_stats_free(out);
 	return HN_EDB;
 }
@@ -1548,8 +1553,7 @@ hn_store_put_series(struct hn_store *s, const char **names,
 		goto fail;
 	return HN_OK;
 fail:
-	if (!sqlite3_get_autocommit(s->db))
-		store_exec(s, "ROLLBACK");
+	store_rollback(s);
 	return HN_EDB;
 }
 
