@@ -187,23 +187,101 @@ hn_app_commit(void *arg, const struct hn_op *op)
 	return rc;
 }
 
+/* ---- held streams by client address ------------------------------------ */
+
+static size_t
+addr_bucket(const char *key)
+{
+	const unsigned char	*c = (const unsigned char *)key;
+	uint32_t		 h = 2166136261u;
+
+	while (*c != '\0')
+		h = (h ^ *c++) * 16777619u;
+	return h % APP_ADDR_BUCKETS;
+}
+
+/* Takes a place for one more stream of key: HN_ELIMIT when it holds
+ * max_streams_per_addr already. */
+static int
+app_addr_take(struct hn_app *app, const char *key, struct addr_slot **out)
+{
+	struct addr_slot	**pp, *a;
+	size_t			 len = strlen(key);
+	int			 rc = HN_OK;
+
+	*out = NULL;
+	if (len == 0)
+		return HN_OK;
+	pthread_mutex_lock(&app->addr_mu);
+	for (pp = &app->addr_tab[addr_bucket(key)]; (a = *pp) != NULL;
+	    pp = &a->next)
+		if (strcmp(a->key, key) == 0)
+			break;
+	if (a == NULL) {
+		if ((a = calloc(1, sizeof(*a) + len + 1)) == NULL)
+			rc = HN_ENOMEM;
+		else {
+			memcpy(a->key, key, len + 1);
+			*pp = a;
+		}
+	}
+	if (a != NULL) {
+		if (a->count >= app->cfg.max_streams_per_addr)
+			rc = HN_ELIMIT;
+		else {
+			a->count++;
+			*out = a;
+		}
+	}
+	pthread_mutex_unlock(&app->addr_mu);
+	return rc;
+}
+
+void
+app_addr_release(struct hn_app *app, struct addr_slot *slot)
+{
+	struct addr_slot	**pp;
+
+	if (slot == NULL)
+		return;
+	pthread_mutex_lock(&app->addr_mu);
+	if (--slot->count == 0) {
+		for (pp = &app->addr_tab[addr_bucket(slot->key)]; *pp != NULL;
+		    pp = &(*pp)->next)
+			if (*pp == slot) {
+				*pp = slot->next;
+				free(slot);
+				break;
+			}
+	}
+	pthread_mutex_unlock(&app->addr_mu);
+}
+
 /* ---- hand-off from the acceptors --------------------------------------- */
 
 int
 hn_app_handoff(struct hn_app *app, const struct hn_handoff *h)
 {
 	struct hand_node	*n;
+	struct addr_slot	*slot;
 	uint64_t		 one = 1;
+	int			 rc;
 
 	if (atomic_fetch_add(&app->nstreams, 1) >= app->cfg.max_streams) {
 		atomic_fetch_sub(&app->nstreams, 1);
 		return HN_ETOOBIG;
 	}
+	if ((rc = app_addr_take(app, h->addr, &slot)) < 0) {
+		atomic_fetch_sub(&app->nstreams, 1);
+		return rc;
+	}
 	if ((n = malloc(sizeof(*n))) == NULL) {
+		app_addr_release(app, slot);
 		atomic_fetch_sub(&app->nstreams, 1);
 		return HN_ENOMEM;
 	}
 	memcpy(&n->h, h, sizeof(*h));
+	n->h.slot = slot;
 	n->next = NULL;
 	pthread_mutex_lock(&app->hand_mu);
 	*app->hand_tail = n;
@@ -234,6 +312,7 @@ app_on_handoff(struct hn_loop *l, int fd, int events, void *arg)
 			if (n->h.out_fd != n->h.in_fd)
 				close(n->h.out_fd);
 			close(n->h.in_fd);
+			app_addr_release(app, n->h.slot);
 			atomic_fetch_sub(&app->nstreams, 1);
 		} else {
 			stream_open(app, &n->h);
@@ -279,7 +358,8 @@ app_on_results(struct hn_loop *l, int fd, int events, void *arg)
 			    now);
 			break;
 		case RES_ACK:
-			stream_acked(r->stream);
+		case RES_REFUSED:
+			stream_acked(r->stream, r->kind == RES_REFUSED);
 			break;
 		}
 		free(r);
@@ -322,11 +402,16 @@ res_count_cb(void *arg, const char *page, long readers, long tabs)
 
 /* The counts of the pages a stream asked for, then its acknowledgement. */
 static void
-app_answer(struct hn_app *app, struct res_list *rl, struct sreq *r)
+app_answer(struct hn_app *app, struct res_list *rl, struct sreq *r,
+    bool refused)
 {
 	long	 readers, tabs, site;
 	int	 i;
 
+	if (refused) {
+		res_add(rl, RES_REFUSED, NULL, 0, 0, r->ack);
+		return;
+	}
 	for (i = 0; i < r->npages; i++)
 		if (hn_store_count(app->store, r->pages[i], &readers, &tabs,
 		    &site) == HN_OK)
@@ -366,7 +451,7 @@ store_main(void *arg)
 	struct hn_app	*app = arg;
 	struct sreq	*reqs, *r, *next;
 	struct hn_op	*ops = NULL;
-	size_t		 nops, cap = 0;
+	size_t		 nops, cap = 0, k;
 	struct res_list	 rl;
 	struct timespec	 ts;
 	int64_t		 now, next_beat = 0, expiry = INT64_MAX, wake;
@@ -474,7 +559,7 @@ store_main(void *arg)
 
 			while ((r = *rp) != NULL) {
 				if (r->ack != NULL) {
-					app_answer(app, &rl, r);
+					app_answer(app, &rl, r, false);
 					r->ack = NULL;
 				}
 				if (r->op.kind == 0 && r->wait == NULL) {
@@ -530,12 +615,19 @@ store_main(void *arg)
 					rl.tail = pages.tail;
 			}
 		}
+		/* In the order the ops were gathered: op k is the k-th
+		 * request with one. */
+		k = 0;
 		for (r = reqs; r != NULL; r = next) {
+			bool refused = false;
+
 			next = r->next;
+			if (r->op.kind != 0)
+				refused = hn_store_refused(app->store, k++);
 			if (r->wait != NULL)
-				sync_done(r->wait, HN_OK);
+				sync_done(r->wait, refused ? HN_ELIMIT : HN_OK);
 			if (r->ack != NULL)
-				app_answer(app, &rl, r);
+				app_answer(app, &rl, r, refused);
 			free(r);
 		}
 		if (rl.head != NULL) {
@@ -576,6 +668,7 @@ hn_app_new(const struct hn_config *cfg, char *err, size_t errsz)
 	app->hand_tail = &app->hand_head;
 	app->sq_tail = &app->sq_head;
 	app->res_tail = &app->res_head;
+	pthread_mutex_init(&app->addr_mu, NULL);
 	pthread_mutex_init(&app->hand_mu, NULL);
 	pthread_mutex_init(&app->store_mu, NULL);
 	pthread_cond_init(&app->store_cv, NULL);
@@ -592,6 +685,7 @@ hn_app_new(const struct hn_config *cfg, char *err, size_t errsz)
 	    cfg->stale_after_ms, cfg->leave_grace_ms, hn_now_ms(), err, errsz);
 	if (app->store == NULL)
 		goto fail;
+	hn_store_set_limits(app->store, cfg->max_sessions_per_visitor);
 	io.deliver = stream_deliver;
 	io.release = stream_release;
 	io.arg = app;
@@ -700,15 +794,15 @@ hn_app_free(struct hn_app *app)
 	for (q = app->sq_head; q != NULL; q = qnext) {
 		qnext = q->next;
 		if (q->ack != NULL)
-			stream_acked(q->ack);
+			stream_acked(q->ack, false);
 		if (q->wait != NULL)
 			sync_done(q->wait, HN_EDB);
 		free(q);
 	}
 	for (r = app->res_head; r != NULL; r = next) {
 		next = r->next;
-		if (r->kind == RES_ACK)
-			stream_acked(r->stream);
+		if (r->kind == RES_ACK || r->kind == RES_REFUSED)
+			stream_acked(r->stream, false);
 		free(r);
 	}
 	stream_reap(app);

@@ -27,7 +27,8 @@ struct hn_handoff {
 	char		 accept[HN_WS_ACCEPT_LEN + 1];	/* WS: for the 101 */
 	char		 page[HN_PAGE_MAX + 1];		/* SSE; "" for none */
 	char		 visitor[HN_VISITOR_MAX + 1];	/* "" for anonymous */
-	char		 addr[64];			/* REMOTE_ADDR */
+	char		 addr[HN_ADDR_KEY_MAX];	/* hn_addr_client(); "" none */
+	struct addr_slot *slot;		/* its count, once taken */
 	int		 nwatch;
 	char		 watch[HN_WATCH_MAX][HN_PAGE_MAX + 1];
 };
@@ -68,6 +69,7 @@ struct hn_request {
 	const char	*endpoint;	/* "sse", "count", ...: after the prefix */
 	const char	*query;
 	const char	*remote_addr;
+	const char	*forwarded_for;	/* X-Forwarded-For */
 	const char	*upgrade, *connection, *ws_key, *ws_version, *origin;
 	const char	*if_none_match;
 	const char	*authorization;	/* "Bearer TOKEN" */

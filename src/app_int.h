@@ -36,6 +36,7 @@ struct stream {
 	bool			 fcgi;		/* records both ways */
 	bool			 fcgi_lost;	/* input no longer parsed */
 	bool			 hello;		/* knows its page/visitor */
+	bool			 hello_due;	/* no hello by the next ping */
 	bool			 joined;	/* has a session row */
 	bool			 closed;
 	bool			 close_sent;	/* WebSocket close frame */
@@ -47,6 +48,7 @@ struct stream {
 	int			 nwatch;
 	char			**watch;
 	struct hn_hub_client	*hc;
+	struct addr_slot	*slot;		/* max_streams_per_addr */
 	struct qslot		 q[APP_QUEUE_SLOTS];
 	int			 qhead, qlen;
 	size_t			 qbytes;
@@ -74,8 +76,8 @@ struct sreq {
 	char		 pages[][HN_PAGE_MAX + 1];
 };
 
-/* store thread -> loop */
-enum { RES_SITE, RES_COUNT, RES_ACK };
+/* store thread -> loop (RES_REFUSED: an ACK whose join was refused) */
+enum { RES_SITE, RES_COUNT, RES_ACK, RES_REFUSED };
 struct sres {
 	struct sres	*next;
 	int		 kind;
@@ -83,6 +85,14 @@ struct sres {
 	struct stream	*stream;
 	char		 page[];
 };
+
+/* max_streams_per_addr: held streams of one client address key. */
+struct addr_slot {
+	struct addr_slot	*next;
+	unsigned		 count;
+	char			 key[];
+};
+#define APP_ADDR_BUCKETS	1024
 
 struct hand_node {
 	struct hand_node	*next;
@@ -103,6 +113,11 @@ struct hn_app {
 	int			 tunnel_fd;	/* listening, or -1 */
 	bool			 exit_when_idle;
 	bool			 had_stream;
+
+	/* held streams by client address (acceptors take, the loop
+	 * releases) */
+	pthread_mutex_t		 addr_mu;
+	struct addr_slot	*addr_tab[APP_ADDR_BUCKETS];
 
 	/* acceptors -> loop */
 	pthread_mutex_t		 hand_mu;
@@ -128,6 +143,8 @@ struct hn_app {
 
 /* app.c */
 void		 app_store_enqueue(struct hn_app *, struct sreq *);
+/* Gives back a stream's place under max_streams_per_addr (NULL ok). */
+void		 app_addr_release(struct hn_app *, struct addr_slot *);
 
 /* stream.c */
 void		 stream_open(struct hn_app *, const struct hn_handoff *);
@@ -136,8 +153,9 @@ void		 stream_open(struct hn_app *, const struct hn_handoff *);
 void		 stream_close(struct stream *, bool normal, uint16_t ws_code);
 /* Frees the streams closed during this round of the loop. */
 void		 stream_reap(struct hn_app *);
-/* The store thread has answered a request of st. */
-void		 stream_acked(struct stream *);
+/* The store thread has answered a request of st; with refused its join
+ * was refused (max_sessions_per_visitor). */
+void		 stream_acked(struct stream *, bool refused);
 void		 stream_deliver(void *arg, void *ctx, struct hn_bcast *);
 void		 stream_release(void *arg, struct hn_bcast *);
 int64_t		 stream_sse_ping(struct hn_loop *, int64_t now, void *arg);

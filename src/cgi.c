@@ -45,8 +45,10 @@ cgi_commit(void *arg, const struct hn_op *op)
 		log_warnx("%s: %s", __func__, err);
 		return HN_EDB;
 	}
-	return hn_store_apply(w->store, op, 1, false, hn_now_ms()) < 0 ?
-	    HN_EDB : HN_OK;
+	hn_store_set_limits(w->store, w->cfg->max_sessions_per_visitor);
+	if (hn_store_apply(w->store, op, 1, false, hn_now_ms()) < 0)
+		return HN_EDB;
+	return hn_store_refused(w->store, 0) ? HN_ELIMIT : HN_OK;
 }
 
 /* Reads a POST body of at most HN_BODY_MAX bytes from stdin. */
@@ -95,6 +97,7 @@ hn_cgi_run(const struct hn_config *cfg)
 	rq.endpoint = pi != NULL ? pi + strspn(pi, "/") : "";
 	rq.query = getenv("QUERY_STRING");
 	rq.remote_addr = getenv("REMOTE_ADDR");
+	rq.forwarded_for = getenv("HTTP_X_FORWARDED_FOR");
 	rq.upgrade = getenv("HTTP_UPGRADE");
 	rq.connection = getenv("HTTP_CONNECTION");
 	rq.ws_key = getenv("HTTP_SEC_WEBSOCKET_KEY");

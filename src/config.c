@@ -93,6 +93,8 @@ static const struct key_desc keys[] = {
 	{ "tunnel_listen", KEY_STRING, FIELD(tunnel_listen), 0, 0, NULL,
 	    false },
 	{ "admin_token", KEY_STRING, FIELD(admin_token), 0, 0, NULL, true },
+	{ "trusted_proxies", KEY_STRING, FIELD(trusted_proxies), 0, 0,
+	    hn_addr_list_check, false },
 	{ "max_streams_per_addr", KEY_UINT, FIELD(max_streams_per_addr),
 	    1, UINT_MAX_KEY, NULL, false },
 	{ "max_sessions_per_visitor", KEY_UINT,
@@ -457,6 +459,7 @@ hn_config_defaults(struct hn_config *cfg)
 	cfg->fastcgi_upgrade = false;
 	cfg->tunnel_listen[0] = '\0';
 	cfg->admin_token[0] = '\0';
+	cfg->trusted_proxies[0] = '\0';
 	cfg->max_streams_per_addr = 64;
 	cfg->max_sessions_per_visitor = 16;
 	cfg->max_pages = 100000;

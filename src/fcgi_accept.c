@@ -104,6 +104,7 @@ handle(struct acceptor *a, FCGX_Request *req)
 	rq.endpoint = ep;
 	rq.query = FCGX_GetParam("QUERY_STRING", req->envp);
 	rq.remote_addr = FCGX_GetParam("REMOTE_ADDR", req->envp);
+	rq.forwarded_for = FCGX_GetParam("HTTP_X_FORWARDED_FOR", req->envp);
 	rq.upgrade = FCGX_GetParam("HTTP_UPGRADE", req->envp);
 	rq.connection = FCGX_GetParam("HTTP_CONNECTION", req->envp);
 	rq.ws_key = FCGX_GetParam("HTTP_SEC_WEBSOCKET_KEY", req->envp);
@@ -136,14 +137,23 @@ handle(struct acceptor *a, FCGX_Request *req)
 		case HN_ETOOBIG:
 			snprintf(rp.status, sizeof(rp.status),
 			    "503 Service Unavailable");
-			hn_json_error(rp.body, sizeof(rp.body),
-			    "too_many_streams", "this process holds "
-			    "max_streams readers");
+			rp.code = "too_many_streams";
+			hn_json_error(rp.body, sizeof(rp.body), rp.code,
+			    "this process holds max_streams readers");
+			break;
+		case HN_ELIMIT:
+			snprintf(rp.status, sizeof(rp.status),
+			    "429 Too Many Requests");
+			rp.code = "too_many_from_addr";
+			hn_json_error(rp.body, sizeof(rp.body), rp.code,
+			    "this address holds max_streams_per_addr "
+			    "streams already");
 			break;
 		default:
 			snprintf(rp.status, sizeof(rp.status),
 			    "503 Service Unavailable");
-			hn_json_error(rp.body, sizeof(rp.body), "busy",
+			rp.code = "busy";
+			hn_json_error(rp.body, sizeof(rp.body), rp.code,
 			    "out of memory");
 		}
 	}

@@ -20,6 +20,7 @@
 #define HN_EIO		(-5)	/* system call failed, errno is set */
 #define HN_EDB		(-6)	/* database error */
 #define HN_EPROTO	(-7)	/* peer broke the protocol */
+#define HN_ELIMIT	(-8)	/* a configured limit (max_*) was reached */
 
 /* Limits: every input is bounded, the bounds live here. */
 #define HN_PAGE_MAX		256	/* bytes of a page key after normalisation */
@@ -47,6 +48,20 @@ int64_t	 hn_mono_ms(void);		/* CLOCK_MONOTONIC, for timers */
 int64_t	 hn_mono_us(void);		/* the same in microseconds */
 /* Fills out with n random lowercase hex characters and a NUL (out: n+1). */
 int	 hn_random_hex(char *out, size_t n);
+
+/* ---- addr.c: client addresses (pure) ---------------------------------- */
+#define HN_ADDR_KEY_MAX		64	/* bytes of a client key with its NUL */
+/* NULL when s (len bytes) is a space-separated list of IPv4/IPv6
+ * addresses and networks ("10.0.0.0/8"), else a static reason. */
+const char *hn_addr_list_check(const char *s, size_t len);
+/*
+ * The key the client's streams are counted under, into out (at least
+ * HN_ADDR_KEY_MAX): REMOTE_ADDR, or, when remote is one of trusted (a list
+ * as above), the rightmost X-Forwarded-For entry that is not; IPv6 as its
+ * /64.  Returns 0, HN_EINVAL (no remote) or HN_ETOOBIG.
+ */
+int	 hn_addr_client(const char *remote, const char *forwarded,
+	    const char *trusted, char *out, size_t outsz);
 
 /* ---- page.c: page keys, visitor ids, query strings (pure) -------------- */
 /*
@@ -95,6 +110,7 @@ struct hn_config {
 	bool		 fastcgi_upgrade;
 	char		 tunnel_listen[256];
 	char		 admin_token[256];
+	char		 trusted_proxies[1024];
 	unsigned	 max_streams_per_addr;
 	unsigned	 max_sessions_per_visitor;
 	unsigned	 max_pages;
@@ -258,6 +274,15 @@ const char	*hn_store_owner(const struct hn_store *);
  */
 int		 hn_store_apply(struct hn_store *, const struct hn_op *ops,
 		    size_t n, bool beat, int64_t now);
+/* From now on hn_store_apply() refuses a join or a beat's new session of
+ * a visitor that has max live sessions already (0: no limit). */
+void		 hn_store_set_limits(struct hn_store *, unsigned max);
+/* Whether the last hn_store_apply() refused its op i (and so left it
+ * out); false after a failed one. */
+bool		 hn_store_refused(const struct hn_store *, size_t i);
+/* The visitor's live sessions other than sid's (NULL: all), or HN_EDB. */
+int		 hn_store_visitor_live(struct hn_store *, const char *visitor,
+		    const char *sid);
 /* Milliseconds since the epoch when the first session in grace expires
  * (anybody's: a polling client's session has no owner), or INT64_MAX. */
 int64_t		 hn_store_next_expiry(struct hn_store *);

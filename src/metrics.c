@@ -22,9 +22,12 @@ static const char *const refuse_codes[] = {
 	"upgrade_unavailable", "too_many_streams", "too_many_pages",
 	"token_required", "bad_token", "stats_off", "not_found",
 	"method_not_allowed", "bad_limit", "bad_json", "bad_message",
-	"too_big", "other",
+	"too_big", "too_many_from_addr", "too_many_sessions", "busy",
+	"db_error", "hello_timeout", "other",
 };
 #define REFUSE_N	(sizeof(refuse_codes) / sizeof(refuse_codes[0]))
+_Static_assert(REFUSE_N <= sizeof(((struct hn_metrics *)0)->refused) /
+    sizeof(((struct hn_metrics *)0)->refused[0]), "hn_metrics.refused");
 
 static const char *const counter_names[HN_M_COUNTERS_] = {
 	[HN_M_JOINS] = "herenow_joins_total",

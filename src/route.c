@@ -59,6 +59,33 @@ origin_allowed(const char *list, const char *origin)
 	return false;
 }
 
+/*
+ * SSE, beat and leave: a browser sends Origin on every cross-origin
+ * request (and on every POST), but not on a same-origin EventSource; so a
+ * request without one is let through here, one from an origin not listed
+ * is refused.  0, or rp filled with the 403.
+ */
+static int
+route_origin(const struct hn_config *cfg, const struct hn_request *rq,
+    struct hn_reply *rp)
+{
+	if (rq->origin == NULL || origin_allowed(cfg->origins, rq->origin))
+		return HN_OK;
+	reply_error(rp, "403 Forbidden", "origin_refused",
+	    "this origin is not allowed");
+	return HN_EINVAL;
+}
+
+/* The key the client's streams are counted under (max_streams_per_addr). */
+static void
+route_addr(const struct hn_config *cfg, const struct hn_request *rq,
+    struct hn_handoff *h)
+{
+	if (hn_addr_client(rq->remote_addr, rq->forwarded_for,
+	    cfg->trusted_proxies, h->addr, sizeof(h->addr)) < 0)
+		h->addr[0] = '\0';
+}
+
 /* Reads and checks the query of sse and count into h.  Returns 0, or
  * fills rp with the 400 and returns HN_EINVAL. */
 static int
@@ -143,6 +170,7 @@ route_ws(const struct hn_config *cfg, const struct hn_request *rq,
 		return reply_error(rp, "400 Bad Request", "bad_handshake",
 		    why != NULL ? why : "not a WebSocket handshake");
 	h->transport = HN_TR_WS;
+	route_addr(cfg, rq, h);
 	return HN_ROUTE_STREAM;
 }
 
@@ -242,11 +270,13 @@ route_beat(const struct hn_config *cfg, struct hn_store *reader,
 	long		 readers, tabs, site;
 	bool		 new_sid;
 	ssize_t		 n;
-	int		 rc;
+	int		 rc = HN_OK;
 
 	if (strcmp(rq->method, "POST") != 0)
 		return reply_error(rp, "405 Method Not Allowed",
 		    "method_not_allowed", "use POST");
+	if (route_origin(cfg, rq, rp) < 0)
+		return HN_ROUTE_REPLY;
 	if (parse_beat(rq, rp, &op, &new_sid) < 0)
 		return HN_ROUTE_REPLY;
 	if (leave) {
@@ -266,8 +296,12 @@ route_beat(const struct hn_config *cfg, struct hn_store *reader,
 	op.kind = HN_OP_BEAT;
 	/* A beat that waits for a locked or full database is kept queued;
 	 * the answer is the table as it is (read, which still works). */
-	if (rq->commit == NULL ||
-	    ((rc = rq->commit(rq->commit_arg, &op)) < 0 && rc != HN_EAGAIN) ||
+	if (rq->commit != NULL &&
+	    (rc = rq->commit(rq->commit_arg, &op)) == HN_ELIMIT)
+		return reply_error(rp, "429 Too Many Requests",
+		    "too_many_sessions", "this visitor already has "
+		    "max_sessions_per_visitor sessions");
+	if (rq->commit == NULL || (rc < 0 && rc != HN_EAGAIN) ||
 	    hn_store_count(reader, op.page, &readers, &tabs, &site) < 0)
 		return reply_error(rp, "503 Service Unavailable", "db_error",
 		    "the session table is not writable");
@@ -463,6 +497,7 @@ hn_route(const struct hn_config *cfg, struct hn_store *reader,
 {
 	const char	*ep = rq->endpoint, *qs = rq->query ? rq->query : "";
 	long		 readers, tabs, site;
+	int		 rc;
 
 	memset(rp, 0, sizeof(*rp));
 	memset(h, 0, sizeof(*h));
@@ -517,11 +552,18 @@ hn_route(const struct hn_config *cfg, struct hn_store *reader,
 	if (strcmp(rq->method, "GET") != 0)
 		return reply_error(rp, "405 Method Not Allowed",
 		    "method_not_allowed", "use GET");
-	if (parse_query(qs, rp, h, true) < 0)
+	if (route_origin(cfg, rq, rp) < 0 || parse_query(qs, rp, h, true) < 0)
 		return HN_ROUTE_REPLY;
+	/* Refused before the stream opens when the table says so already;
+	 * the store thread checks again as it commits the join. */
+	if (h->visitor[0] != '\0' && h->page[0] != '\0' &&
+	    (rc = hn_store_visitor_live(reader, h->visitor, NULL)) >= 0 &&
+	    (unsigned)rc >= cfg->max_sessions_per_visitor)
+		return reply_error(rp, "429 Too Many Requests",
+		    "too_many_sessions", "this visitor already has "
+		    "max_sessions_per_visitor sessions");
 	h->transport = HN_TR_SSE;
-	snprintf(h->addr, sizeof(h->addr), "%s",
-	    rq->remote_addr ? rq->remote_addr : "");
+	route_addr(cfg, rq, h);
 	return HN_ROUTE_STREAM;
 }
 

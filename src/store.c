@@ -135,6 +135,8 @@ enum {
 	ST_SERIES_PUT,
 	ST_SERIES_SUM,
 	ST_SERIES_ORPHANS,
+	ST_VISITOR_LIVE,
+	ST_SESSION_LIVE,
 	ST_COUNT_
 };
 
@@ -215,6 +217,14 @@ static const char *const store_sql[ST_COUNT_] = {
 	    " (SELECT id FROM owners) GROUP BY name",
 	[ST_SERIES_ORPHANS] =
 	    "DELETE FROM series WHERE owner NOT IN (SELECT id FROM owners)",
+	/* max_sessions_per_visitor: the visitor's live sessions but the
+	 * one being written (a beat's own, a stream's page change). */
+	[ST_VISITOR_LIVE] =
+	    "SELECT count(*) FROM sessions"
+	    " WHERE visitor = ?1 AND ended IS NULL AND sid <> ?2",
+	[ST_SESSION_LIVE] =
+	    "SELECT 1 FROM sessions"
+	    " WHERE sid = ?1 AND visitor = ?2 AND ended IS NULL",
 	[ST_BEAT_STALE] =
 	    "DELETE FROM sessions WHERE beat IS NOT NULL AND beat <= ?1"
 	    " RETURNING page",
@@ -314,6 +324,13 @@ struct hn_store {
 	int64_t		 busy_until;		/* store_busy() */
 	int64_t		 warned_at;		/* store_warn() */
 	uint64_t	 warn_skipped;
+	/* max_sessions_per_visitor (0: none), and what the last
+	 * hn_store_apply() refused of its ops */
+	unsigned	 max_visitor;
+	struct store_set visitors;		/* visitor -> live sessions */
+	bool		*refused;
+	struct hn_op	*kept;			/* the ops not refused */
+	size_t		 nlimit, limit_cap;
 };
 
 /*
@@ -1199,6 +1216,146 @@ store_apply_ops(struct hn_store *s, const struct hn_op *ops, size_t n,
 	return store_seg_end(s, ops, n, now);
 }
 
+/* The visitor's live sessions other than sid's; HN_EDB. */
+static int
+store_visitor_live(struct hn_store *s, const char *visitor, const char *sid)
+{
+	sqlite3_stmt	*st = s->st[ST_VISITOR_LIVE];
+	int		 rc;
+
+	sqlite3_bind_text(st, 1, visitor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sid != NULL ? sid : "", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_ROW ?
+	    (int)sqlite3_column_int64(st, 0) : HN_EDB;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+/* Whether op (a leave) ends a live session of its visitor: one in the
+ * table, or one an earlier op of the batch joined. */
+static int
+store_leave_counts(struct hn_store *s, const struct hn_op *ops, size_t i)
+{
+	sqlite3_stmt	*st = s->st[ST_SESSION_LIVE];
+	size_t		 j;
+
+	for (j = 0; j < i; j++)
+		if (ops[j].kind == HN_OP_JOIN && !s->refused[j] &&
+		    strcmp(ops[j].sid, ops[i].sid) == 0)
+			return 1;
+	sqlite3_bind_text(st, 1, ops[i].sid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ops[i].visitor, -1, SQLITE_STATIC);
+	return store_any(s, ST_SESSION_LIVE);
+}
+
+#define STORE_UNCOUNTED	SIZE_MAX	/* a visitor not looked up yet */
+
+/*
+ * max_sessions_per_visitor, inside the write transaction so that every
+ * process's sessions are counted: a join or a beat of a visitor that has
+ * the maximum of live sessions already (with what the batch did before
+ * it: a page change is a leave and a join in one batch) is refused and
+ * left out.  *out: the ops to apply (ops itself when none is refused).
+ * Anonymous visitors ("~sid") have one session each.
+ */
+static int
+store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
+    const struct hn_op **out, size_t *nout)
+{
+	struct store_entry	*e;
+	const struct hn_op	*op;
+	size_t			 i, len, nref = 0;
+	int			 rc;
+
+	*out = ops;
+	*nout = n;
+	s->nlimit = 0;
+	if (s->max_visitor == 0 || n == 0)
+		return HN_OK;
+	if (n > s->limit_cap) {
+		bool *r = reallocarray(s->refused, n, sizeof(*r));
+		struct hn_op *k;
+
+		if (r == NULL)
+			return HN_ENOMEM;
+		s->refused = r;
+		if ((k = reallocarray(s->kept, n, sizeof(*k))) == NULL)
+			return HN_ENOMEM;
+		s->kept = k;
+		s->limit_cap = n;
+	}
+	/* The visitors that gain sessions; only their leaves matter. */
+	store_set_clear(&s->visitors);
+	for (i = 0; i < n; i++) {
+		op = &ops[i];
+		if ((op->kind == HN_OP_JOIN || op->kind == HN_OP_BEAT) &&
+		    op->visitor[0] != '\0' && op->visitor[0] != '~' &&
+		    store_set_add(&s->visitors, op->visitor,
+		    strlen(op->visitor), STORE_UNCOUNTED) < 0)
+			return HN_ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		op = &ops[i];
+		s->refused[i] = false;
+		if (op->visitor[0] == '\0' || (e = store_set_find(&s->visitors,
+		    op->visitor, strlen(op->visitor))) == NULL)
+			continue;
+		if (e->val == STORE_UNCOUNTED) {
+			/* Before the op: every live session of the visitor
+			 * but the one a join or beat would write. */
+			if ((rc = store_visitor_live(s, op->visitor,
+			    op->kind == HN_OP_LEAVE ? NULL : op->sid)) < 0)
+				return HN_EDB;
+			e->val = (size_t)rc;
+		}
+		switch (op->kind) {
+		case HN_OP_JOIN:
+		case HN_OP_BEAT:
+			if (e->val >= s->max_visitor) {
+				s->refused[i] = true;
+				nref++;
+			} else
+				e->val++;
+			break;
+		case HN_OP_LEAVE:
+			if ((rc = store_leave_counts(s, ops, i)) < 0)
+				return HN_EDB;
+			if (rc == 1 && e->val > 0)
+				e->val--;
+			break;
+		}
+	}
+	s->nlimit = n;
+	if (nref == 0)
+		return HN_OK;
+	for (i = 0, len = 0; i < n; i++)
+		if (!s->refused[i])
+			s->kept[len++] = ops[i];
+	*out = s->kept;
+	*nout = len;
+	return HN_OK;
+}
+
+void
+hn_store_set_limits(struct hn_store *s, unsigned max_sessions_per_visitor)
+{
+	s->max_visitor = max_sessions_per_visitor;
+}
+
+bool
+hn_store_refused(const struct hn_store *s, size_t i)
+{
+	return i < s->nlimit && s->refused[i];
+}
+
+int
+hn_store_visitor_live(struct hn_store *s, const char *visitor,
+    const char *sid)
+{
+	return store_visitor_live(s, visitor, sid);
+}
+
 int
 hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
     bool beat, int64_t now)
@@ -1215,6 +1372,8 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 	 * writes: a session without an owner row is never reaped. */
 	if (!beat && n > 0 && ((rc = store_owned(s)) < 0 ||
 	    (rc == 0 && store_register(s, now) < 0)))
+		goto fail;
+	if (store_limit(s, ops, n, &ops, &n) < 0)
 		goto fail;
 	if (store_apply_ops(s, ops, n, now) < 0)
 		goto fail;
@@ -1267,6 +1426,7 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 	return touched;
 fail:
 	store_rollback(s);
+	s->nlimit = 0;
 	store_seg_clear(&s->seg);
 	store_set_clear(&s->touched);
 	return HN_EDB;
@@ -1411,6 +1571,9 @@ hn_store_close(struct hn_store *s)
 	store_set_free(&s->seg.joins);
 	store_set_free(&s->seg.leaves);
 	store_set_free(&s->seg.taken);
+	store_set_free(&s->visitors);
+	free(s->refused);
+	free(s->kept);
 	for (i = 0; i < SR_COUNT_; i++)
 		sqlite3_finalize(s->rows[i]);
 	for (i = 0; i < ST_COUNT_; i++)

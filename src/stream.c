@@ -266,11 +266,12 @@ stream_request(struct stream *st, int op, const char *page, char **pages,
 	if (op != 0) {
 		r->op.kind = op;
 		memcpy(r->op.sid, st->sid, sizeof(r->op.sid));
-		if (op == HN_OP_JOIN) {
+		/* A leave's visitor too: max_sessions_per_visitor counts
+		 * a page change's leave before its join. */
+		snprintf(r->op.visitor, sizeof(r->op.visitor), "%s",
+		    st->visitor);
+		if (op == HN_OP_JOIN)
 			snprintf(r->op.page, sizeof(r->op.page), "%s", page);
-			snprintf(r->op.visitor, sizeof(r->op.visitor), "%s",
-			    st->visitor);
-		}
 	}
 	if (pages != NULL) {
 		r->ack = st;
@@ -302,12 +303,19 @@ stream_reap(struct hn_app *app)
 }
 
 void
-stream_acked(struct stream *st)
+stream_acked(struct stream *st, bool refused)
 {
 	st->acks--;
 	if (st->closed) {
 		if (st->acks == 0)
 			stream_bury(st);
+		return;
+	}
+	if (refused) {
+		/* Nothing was stored: there is no session to leave. */
+		st->joined = false;
+		stream_error(st, "too_many_sessions", "this visitor already "
+		    "has max_sessions_per_visitor sessions");
 		return;
 	}
 	hn_hub_ready(st->app->hub, st->hc, hn_mono_ms());
@@ -783,10 +791,12 @@ stream_open(struct hn_app *app, const struct hn_handoff *h)
 		if (h->out_fd != h->in_fd)
 			close(h->out_fd);
 		close(h->in_fd);
+		app_addr_release(app, h->slot);
 		atomic_fetch_sub(&app->nstreams, 1);
 		return;
 	}
 	st->app = app;
+	st->slot = h->slot;
 	st->in_fd = h->in_fd;
 	st->out_fd = h->out_fd;
 	st->reqid = h->reqid;
@@ -895,6 +905,8 @@ stream_close(struct stream *st, bool normal, uint16_t ws_code)
 		app->streams = st->next;
 	if (st->next != NULL)
 		st->next->prev = st->prev;
+	app_addr_release(app, st->slot);
+	st->slot = NULL;
 	atomic_fetch_sub(&app->nstreams, 1);
 	/* Callers up the stack may still look at st->closed: freed at the
 	 * end of the loop's round. */
@@ -987,7 +999,8 @@ stream_sse_ping(struct hn_loop *l, int64_t now, void *arg)
 }
 
 /* WebSocket ping: a reader that answered neither of the last two is gone
- * (a phone that lost its network sends no FIN). */
+ * (a phone that lost its network sends no FIN).  Also the hello's
+ * deadline, on the tunnel too. */
 int64_t
 stream_ws_ping(struct hn_loop *l, int64_t now, void *arg)
 {
@@ -996,6 +1009,18 @@ stream_ws_ping(struct hn_loop *l, int64_t now, void *arg)
 
 	for (st = app->streams; st != NULL; st = next) {
 		next = st->next;
+		if (st->transport == HN_TR_SSE || st->closed)
+			continue;
+		/* A WebSocket that never says hello holds a place for
+		 * nothing: it gets one to two ws_ping periods. */
+		if (!st->hello) {
+			if (st->hello_due) {
+				stream_error(st, "hello_timeout",
+				    "no hello within ws_ping");
+				continue;
+			}
+			st->hello_due = true;
+		}
 		if (st->transport != HN_TR_WS)
 			continue;
 		if (st->pings_missed >= 2) {

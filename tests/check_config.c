@@ -31,6 +31,7 @@ static const struct {
 	{ "fastcgi_upgrade", "on" },
 	{ "tunnel_listen", "unix:/run/herenow/tunnel.sock" },
 	{ "admin_token", "s3cret-token" },
+	{ "trusted_proxies", "127.0.0.1 10.0.0.0/8 ::1" },
 	{ "max_streams_per_addr", "8" },
 	{ "max_sessions_per_visitor", "4" },
 	{ "max_pages", "1000" },
@@ -63,6 +64,7 @@ expect_defaults(const struct hn_config *c)
 	ck_assert(!c->fastcgi_upgrade);
 	ck_assert_str_eq(c->tunnel_listen, "");
 	ck_assert_str_eq(c->admin_token, "");
+	ck_assert_str_eq(c->trusted_proxies, "");
 	ck_assert_uint_eq(c->max_streams_per_addr, 64);
 	ck_assert_uint_eq(c->max_sessions_per_visitor, 16);
 	ck_assert_uint_eq(c->max_pages, 100000);
@@ -87,6 +89,7 @@ expect_custom(const struct hn_config *c)
 	ck_assert(c->fastcgi_upgrade);
 	ck_assert_str_eq(c->tunnel_listen, "unix:/run/herenow/tunnel.sock");
 	ck_assert_str_eq(c->admin_token, "s3cret-token");
+	ck_assert_str_eq(c->trusted_proxies, "127.0.0.1 10.0.0.0/8 ::1");
 	ck_assert_uint_eq(c->max_streams_per_addr, 8);
 	ck_assert_uint_eq(c->max_sessions_per_visitor, 4);
 	ck_assert_uint_eq(c->max_pages, 1000);
@@ -111,6 +114,7 @@ cfg_equal(const struct hn_config *a, const struct hn_config *b)
 	    a->fastcgi_upgrade == b->fastcgi_upgrade &&
 	    strcmp(a->tunnel_listen, b->tunnel_listen) == 0 &&
 	    strcmp(a->admin_token, b->admin_token) == 0 &&
+	    strcmp(a->trusted_proxies, b->trusted_proxies) == 0 &&
 	    a->max_streams_per_addr == b->max_streams_per_addr &&
 	    a->max_sessions_per_visitor == b->max_sessions_per_visitor &&
 	    a->max_pages == b->max_pages &&
@@ -490,6 +494,8 @@ static const struct {
 	{ "origins", "https://", "scheme://host" },
 	{ "origins", "https://ok.example *", "scheme://host" },
 	{ "origins", "https://A.example", "lower case" },
+	{ "trusted_proxies", "localhost", "address or network" },
+	{ "trusted_proxies", "10.0.0.0/33", "address or network" },
 	{ "origins", long_origins, "too long" },
 };
 #define NBAD	(sizeof(bad) / sizeof(bad[0]))

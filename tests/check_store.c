@@ -1891,6 +1891,75 @@ START_TEST(test_close)
 }
 END_TEST
 
+/*
+ * max_sessions_per_visitor: counted inside the write transaction, over
+ * every writer's sessions, with what the batch itself adds; a refused op
+ * is left out and changes nothing.
+ */
+START_TEST(test_visitor_limit)
+{
+	struct hn_store	*w1, *w2;
+	struct hn_op	 ops[4];
+	int		 i;
+
+	w1 = open_writer(STALE, GRACE, T0);
+	w2 = open_writer(STALE, GRACE, T0);
+	hn_store_set_limits(w1, 2);
+	hn_store_set_limits(w2, 2);
+	/* One batch: the third session of v is refused, w is not. */
+	op_join(&ops[0], "a1", "/p", "v");
+	op_join(&ops[1], "a2", "/q", "v");
+	op_join(&ops[2], "a3", "/p", "v");
+	op_join(&ops[3], "a4", "/p", "w");
+	ck_assert_int_ge(hn_store_apply(w1, ops, 4, false, T0), 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(hn_store_refused(w1, i), i == 2);
+	ck_assert_int_eq(hn_store_refused(w1, 4), false);
+	ck_counts(w1, "/p", 2, 2, 2);
+	ck_assert_int_eq(hn_store_visitor_live(w1, "v", NULL), 2);
+	ck_assert_int_eq(hn_store_visitor_live(w1, "v", "a1"), 1);
+	/* Another writer sees them. */
+	join(w2, "b1", "/r", "v", T0 + 1);
+	ck_assert(hn_store_refused(w2, 0));
+	ck_counts(w2, "/r", 0, 0, 2);
+	/* A session that left makes room (a page change, a reload). */
+	op_end(&ops[0], HN_OP_LEAVE, "a2");
+	snprintf(ops[0].visitor, sizeof(ops[0].visitor), "v");
+	op_join(&ops[1], "a5", "/r", "v");
+	ck_assert_int_ge(hn_store_apply(w1, ops, 2, false, T0 + 2), 0);
+	ck_assert(!hn_store_refused(w1, 1));
+	ck_counts(w1, "/r", 1, 1, 2);
+	/* A beat's new session counts, its refresh does not. */
+	memset(&ops[0], 0, sizeof(ops[0]));
+	ops[0].kind = HN_OP_BEAT;
+	snprintf(ops[0].sid, sizeof(ops[0].sid), "b%015d", 1);
+	snprintf(ops[0].page, sizeof(ops[0].page), "/p");
+	snprintf(ops[0].visitor, sizeof(ops[0].visitor), "x");
+	ck_assert_int_ge(hn_store_apply(w2, ops, 1, false, T0 + 3), 0);
+	ck_assert(!hn_store_refused(w2, 0));
+	hn_store_set_limits(w2, 1);
+	ck_assert_int_ge(hn_store_apply(w2, ops, 1, false, T0 + 4), 0);
+	ck_assert(!hn_store_refused(w2, 0));
+	snprintf(ops[0].sid, sizeof(ops[0].sid), "b%015d", 2);
+	ck_assert_int_ge(hn_store_apply(w2, ops, 1, false, T0 + 5), 0);
+	ck_assert(hn_store_refused(w2, 0));
+	ck_assert_int_eq(hn_store_visitor_live(w2, "x", NULL), 1);
+	/* Anonymous visitors and no limit at all. */
+	for (i = 0; i < 3; i++)
+		op_join(&ops[i], i == 0 ? "c1" : i == 1 ? "c2" : "c3", "/s",
+		    "~c");
+	ck_assert_int_ge(hn_store_apply(w2, ops, 3, false, T0 + 6), 0);
+	for (i = 0; i < 3; i++)
+		ck_assert(!hn_store_refused(w2, i));
+	hn_store_set_limits(w1, 0);
+	join(w1, "a6", "/s", "v", T0 + 7);
+	ck_assert(!hn_store_refused(w1, 0));
+	ck_assert_int_eq(hn_store_visitor_live(w1, "v", NULL), 3);
+	hn_store_close(w2);
+	hn_store_close(w1);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -1921,6 +1990,7 @@ store_suite(void)
 	tcase_add_test(tc, test_changed);
 	tcase_add_test(tc, test_batch_as_one_by_one);
 	tcase_add_test(tc, test_stale_owner);
+	tcase_add_test(tc, test_visitor_limit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("processes");

@@ -8,11 +8,12 @@
  *
  * The input: lines "<letter> <value>" up to an empty line, then the body.
  *   m method (GET)   e endpoint (sse)   q query   r REMOTE_ADDR
- *   o Origin   u Upgrade   c Connection   v Sec-WebSocket-Version
+ *   x X-Forwarded-For   o Origin   u Upgrade   c Connection   v Sec-WebSocket-Version
  *   k Sec-WebSocket-Key   a Authorization   i If-None-Match
  *   p a REQUEST_URI for hn_route_endpoint
  *   f flags: U can upgrade, B body too big, X commits fail, W writable,
- *     w not writable, T an admin token and an origin allowlist
+ *     w not writable, T an admin token, an origin allowlist and
+ *     trusted proxies
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define FUZZ_TOKEN	"s3cret-token"
 #define FUZZ_ORIGINS	"https://blog.example http://localhost:8080"
+#define FUZZ_PROXIES	"127.0.0.1 10.0.0.0/8 ::1 fd00::/8"
 #define FUZZ_ROOM	4096	/* a formatted reply always fits */
 
 
@@ -179,6 +181,8 @@ fuzz_setup(void)
 	    "%s", FUZZ_TOKEN);
 	snprintf(fuzz_cfg[1].origins, sizeof(fuzz_cfg[1].origins), "%s",
 	    FUZZ_ORIGINS);
+	snprintf(fuzz_cfg[1].trusted_proxies,
+	    sizeof(fuzz_cfg[1].trusted_proxies), "%s", FUZZ_PROXIES);
 }
 
 static void
@@ -255,6 +259,7 @@ route(const struct fuzz_req *rq, const char *ep, const char *method,
 	r.endpoint = ep;
 	r.query = query;
 	r.remote_addr = rq->f['r'];
+	r.forwarded_for = rq->f['x'];
 	r.upgrade = rq->f['u'];
 	r.connection = rq->f['c'];
 	r.ws_key = rq->f['k'];
@@ -351,6 +356,7 @@ check_stream(const struct fuzz_req *rq, const char *ep,
     const struct hn_handoff *h)
 {
 	char		 accept[HN_WS_ACCEPT_LEN + 1], key[64];
+	char		 plain[HN_ADDR_KEY_MAX], probe[HN_ADDR_KEY_MAX];
 	const char	*k;
 	size_t		 n;
 	int		 i, j;
@@ -386,7 +392,13 @@ check_stream(const struct fuzz_req *rq, const char *ep,
 	if (h->visitor[0] != '\0' &&
 	    !hn_visitor_valid(h->visitor, strlen(h->visitor)))
 		abort();
-	if (strncmp(h->addr, req_get(rq, 'r', ""), sizeof(h->addr) - 1) != 0)
+	/* X-Forwarded-For counts only from a trusted proxy. */
+	if (hn_addr_client(rq->f['r'], NULL, NULL, plain, sizeof(plain)) < 0)
+		plain[0] = '\0';
+	if (strcmp(h->addr, plain) != 0 && (!rq->owner ||
+	    rq->f['x'] == NULL || hn_addr_client(rq->f['r'], "192.0.2.1",
+	    FUZZ_PROXIES, probe, sizeof(probe)) < 0 ||
+	    strcmp(probe, "192.0.2.1") != 0))
 		abort();
 	for (i = 0; i < h->nwatch; i++) {
 		check_key(h->watch[i]);
