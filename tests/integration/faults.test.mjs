@@ -447,6 +447,45 @@ test('a database missing, unreadable or corrupt at start: a clear message and ex
 	check('corrupt pages', await startWith(dir, db), db,
 	    /malformed|not a database/);
 
+	// A database on a read-only file system (root only: a read-only
+	// bind mount of a directory holding a good database).  A mount
+	// cannot turn read-only under a running herenow (EBUSY while the
+	// database is open for writing), so this is the read-only case.
+	if (process.getuid?.() === 0) {
+		const rw = path.join(dir, 'rw');
+		const ro = path.join(dir, 'ro');
+		fs.mkdirSync(rw);
+		fs.mkdirSync(ro);
+		const made = spawn(herenowBin, ['--config',
+		    writeConf(dir, path.join(rw, 'herenow.db')), '--listen',
+		    `unix:${path.join(dir, 'sock', 'made.sock')}`],
+		    { stdio: 'ignore', env: cleanEnv() });
+		const madeExit = new Promise((resolve) =>
+		    made.on('exit', resolve));
+		try {
+			await waitFor(async () => (await execFileP('sqlite3',
+			    ['-cmd', '.timeout 2000', path.join(rw,
+			    'herenow.db'), 'SELECT count(*) FROM owners']))
+			    .stdout.trim() === '1', 10000,
+			    'herenow to make a database');
+		} finally {
+			made.kill('SIGTERM');
+			await madeExit;
+		}
+		await execFileP('mount', ['--bind', rw, ro]);
+		try {
+			await execFileP('mount', ['-o', 'remount,bind,ro', ro]);
+			db = path.join(ro, 'herenow.db');
+			check('read-only', await startWith(dir, db), db,
+			    /Read-only file system|readonly/);
+		} finally {
+			await execFileP('umount', [ro]).catch(() =>
+			    execFileP('umount', ['-l', ro])).catch(() => {});
+		}
+	} else {
+		t.diagnostic('read-only database not tried: needs root');
+	}
+
 	// A file it may not read.  root reads anything: then the test runs
 	// herenow as nobody.
 	db = path.join(dir, 'unreadable.db');
