@@ -21,6 +21,9 @@ hn_log_init(const char *progname, int debug)
 	log_debug_on = debug;
 }
 
+static void	 log_vline(const char *, const char *, va_list, int)
+		    __attribute__((format(printf, 2, 0)));
+
 static void
 log_vline(const char *level, const char *fmt, va_list ap, int err)
 {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -737,12 +738,10 @@ stream_refuse(const struct hn_handoff *h, const char *code, const char *msg)
 static int
 stream_nonblock(int fd)
 {
-	int	 flags;
+	int	 on = 1;
 
-	if ((flags = fcntl(fd, F_GETFL)) < 0 ||
-	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return HN_EIO;
-	return HN_OK;
+	/* One system call where F_GETFL and F_SETFL take two. */
+	return ioctl(fd, FIONBIO, &on) < 0 ? HN_EIO : HN_OK;
 }
 
 /* The response head each transport starts with. */
@@ -782,7 +781,9 @@ stream_open(struct hn_app *app, const struct hn_handoff *h)
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
 	    hn_random_hex(st->sid, HN_SID_LEN) < 0 ||
 	    (st->hc = hn_hub_client_new(app->hub, st)) == NULL ||
-	    stream_nonblock(h->in_fd) < 0 || stream_nonblock(h->out_fd) < 0) {
+	    (h->transport != HN_TR_TUNNEL &&	/* accept4 made it so */
+	    (stream_nonblock(h->in_fd) < 0 || (h->out_fd != h->in_fd &&
+	    stream_nonblock(h->out_fd) < 0)))) {
 		log_warn("%s: cannot take the stream over", __func__);
 		if (st != NULL)
 			hn_hub_client_free(app->hub, st->hc);

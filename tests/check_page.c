@@ -4,6 +4,7 @@
  * holds the normaliser to its invariants.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -820,6 +821,65 @@ START_TEST(test_random)
 }
 END_TEST
 
+/* ---- random ids (util.c) ----------------------------------------------- */
+
+#define RID_N	3000	/* crosses many refills of the 512-byte pool */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Fills ids with RID_N ids of 15 and 16 characters (8 bytes each). */
+static void *
+random_ids(void *arg)
+{
+	char	**ids = arg;
+	int	  i;
+
+	for (i = 0; i < RID_N; i++)
+		if (hn_random_hex(ids[i], 15 + i % 2) != 0)
+			return (void *)1;
+	return NULL;
+}
+
+START_TEST(test_random_hex)
+{
+	static char	 store[2][RID_N][17];
+	char		*ids[2 * RID_N], out[130];
+	pthread_t	 t;
+	void		*rc;
+	size_t		 i, n;
+
+	for (i = 0; i < 2 * RID_N; i++)
+		ids[i] = store[i / RID_N][i % RID_N];
+	/* Two threads at once: their pools are their own. */
+	ck_assert_int_eq(pthread_create(&t, NULL, random_ids, ids + RID_N), 0);
+	ck_assert_ptr_null(random_ids(ids));
+	ck_assert_int_eq(pthread_join(t, &rc), 0);
+	ck_assert_ptr_null(rc);
+	for (i = 0; i < 2 * RID_N; i++) {
+		n = 15 + (i % RID_N) % 2;
+		ck_assert_uint_eq(strlen(ids[i]), n);
+		ck_assert_uint_eq(strspn(ids[i], "0123456789abcdef"), n);
+	}
+	/* No id twice (8 random bytes: a repeat means bytes reused). */
+	qsort(ids, 2 * RID_N, sizeof(ids[0]), cmp_str);
+	for (i = 1; i < 2 * RID_N; i++)
+		ck_assert_msg(strcmp(ids[i - 1], ids[i]) != 0, "repeated %s",
+		    ids[i]);
+	/* Lengths: 0, odd, the most, one more. */
+	ck_assert_int_eq(hn_random_hex(out, 0), 0);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(hn_random_hex(out, 1), 0);
+	ck_assert_uint_eq(strlen(out), 1);
+	ck_assert_int_eq(hn_random_hex(out, 128), 0);
+	ck_assert_uint_eq(strspn(out, "0123456789abcdef"), 128);
+	ck_assert_int_eq(hn_random_hex(out, 129), HN_ETOOBIG);
+}
+END_TEST
+
 static Suite *
 page_suite(void)
 {
@@ -857,6 +917,7 @@ page_suite(void)
 	tc = tcase_create("random");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_random);
+	tcase_add_test(tc, test_random_hex);
 	suite_add_tcase(s, tc);
 
 	return s;
