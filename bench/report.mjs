@@ -85,22 +85,21 @@ function roleSum(ls, role, phase, f) {
 	}
 	return seen ? sum : NaN;
 }
-// MB per 1,000 held readers for a role (held - idle).
+// MB per 1,000 held readers for a role (held - idle), in one run's lines.
+function memOf(ls, role, n) {
+	const held = roleSum(ls, role, 'held', 'rss_kb');
+	const idle = roleSum(ls, role, 'idle', 'rss_kb');
+	return (held - idle) / 1024 / (n / 1000);
+}
 function memPer1000(runs, role, n) {
-	const out = [];
-	for (const ls of runs.values()) {
-		const held = roleSum(ls, role, 'held', 'rss_kb');
-		const idle = roleSum(ls, role, 'idle', 'rss_kb');
-		out.push((held - idle) / 1024 / (n / 1000));
-	}
-	return median(out);
+	return median([...runs.values()].map((ls) => memOf(ls, role, n)));
 }
 
 const fmt = (x, d = 1) => Number.isFinite(x) ? x.toFixed(d) : '–';
 const label = (peer, procs) => {
 	const names = {
 		herenow: 'herenow + lighttpd',
-		floor: 'floor (lighttpd + minimal FastCGI)',
+		floor: 'floor (lighttpd + minimal backend)',
 		nchan: 'nginx + nchan (+ counter)',
 		node: 'Node (ws + http)',
 	};
@@ -256,24 +255,29 @@ for (const procs of ['1', '2']) {
 }
 p();
 
-// The p99 of one configuration over another's, run by run (each run has
+// One configuration's figure over another's, run by run (each run has
 // both, minutes apart): the median of those ratios is steadier on a noisy
-// machine than the ratio of the medians.
-function pairedP99(a, b) {
+// machine than the ratio of the medians.  f gives the figure of one run
+// from its lines.
+function pairedBy(a, b, f) {
 	const ra = bench.get(a), rb = bench.get(b);
 	if (!ra || !rb)
 		return NaN;
-	const xa = perRun(ra, 'broadcast', 'p99_ms');
-	const xb = perRun(rb, 'broadcast', 'p99_ms');
-	const runs = [...ra.keys()];
 	const out = [];
-	for (const [i, run] of runs.entries()) {
-		const j = [...rb.keys()].indexOf(run);
-		if (j >= 0)
-			out.push(xa[i] / xb[j]);
-	}
+	for (const [run, ls] of ra)
+		if (rb.has(run))
+			out.push(f(ls) / f(rb.get(run)));
 	return median(out);
 }
+const p99Of = (ls) => {
+	const ok = ls.find((l) => l.what === 'exit')?.rc === '0';
+	const l = ls.find((x) => x.what === 'broadcast');
+	return ok && l ? Number(l.p99_ms) : NaN;
+};
+const pairedP99 = (a, b) => pairedBy(a, b, p99Of);
+// MB per 1,000 readers at N = 8,000, all of a peer's processes together.
+const pairedMem = (a, b) => pairedBy(`${a}|8000`, `${b}|8000`,
+    (ls) => memOf(ls, '*', 8000));
 
 // Issue 7's targets, as ratios in this run.
 p('## Targets (issue 7)');
@@ -340,6 +344,45 @@ for (const procs of ['1', '2']) {
 		    '(median of the runs\' ratios)', `${fmt(w.p99)} / ` +
 		    `${fmt(xw.p99)} ms; ${fmt(r, 2)}×`,
 		    Number.isFinite(r) ? r <= 1.0 : undefined);
+	}
+	// The bare floor behind the same mod_wstunnel: what lighttpd costs
+	// before herenow does anything.
+	const fw = get('floor', '1', 'wst');
+	const behind = 'the bare floor behind the same mod_wstunnel';
+	if (w && fw) {
+		const rp = paired('herenow|1|wst', 'floor|1|wst');
+		const rm = pairedMem('herenow|1|wst', 'floor|1|wst');
+		row('(for scale: WebSocket broadcast p99 at 8,000, herenow ' +
+		    `over ${behind}; median of the runs' ratios)`,
+		    `${fmt(w.p99)} / ${fmt(fw.p99)} ms; ${fmt(rp, 2)}×`,
+		    undefined);
+		row('(for scale: WebSocket memory per 1,000 readers at ' +
+		    `8,000, herenow over ${behind}, all processes; median ` +
+		    'of the runs\' ratios)', `${fmt(w.allMem, 2)} / ` +
+		    `${fmt(fw.allMem, 2)} MB; ${fmt(rm, 2)}×`, undefined);
+	}
+	if (w && fw && xw) {
+		// With the runs' ratios to nchan: herenow's gap is h/x - 1, the
+		// part the floor has already f/x - 1.
+		const share = (hx, fx, unit) => {
+			if (!Number.isFinite(hx) || !Number.isFinite(fx))
+				return '–';
+			if (hx <= 1)
+				return `no gap (herenow ${fmt(hx, 2)}× nchan)`;
+			return `${fmt(100 * (fx - 1) / (hx - 1), 0)} % ` +
+			    `(floor ${fmt(fx, 2)}×, herenow ${fmt(hx, 2)}× ` +
+			    `nchan's ${unit})`;
+		};
+		row('lighttpd\'s share of the WebSocket memory gap to nchan ' +
+		    `at 8,000 (what ${behind} already has of it; all ` +
+		    'processes, runs\' ratios)',
+		    share(pairedMem('herenow|1|wst', 'nchan|1|ws'),
+		    pairedMem('floor|1|wst', 'nchan|1|ws'), 'MB'),
+		    undefined);
+		row('lighttpd\'s share of the WebSocket p99 gap to nchan at ' +
+		    '8,000 (the same, for broadcast p99)',
+		    share(paired('herenow|1|wst', 'nchan|1|ws'),
+		    paired('floor|1|wst', 'nchan|1|ws'), 'p99'), undefined);
 	}
 }
 for (const procs of ['1', '2']) {

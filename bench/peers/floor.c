@@ -1,12 +1,17 @@
 /*
- * The "bare floor" peer of the benchmark (issue 7): the least a libfcgi
- * program behind lighttpd does to hold SSE streams and push one count to
- * all of them.  herenow's broadcast is measured against this.
+ * The "bare floor" peer of the benchmark (issue 7): the least a program
+ * behind lighttpd does to hold reader streams and push one count to all of
+ * them.  herenow's broadcast is measured against this, with lighttpd and
+ * its configuration the same, so what is left is herenow's own.
  *
- * One acceptor thread (main) answers the request and queues the stream;
- * one broadcaster thread owns every held stream from then on, formats each
- * event once and writes it to each stream (one write(2) apiece).  No
- * database, no poller: a reader who left shows up as a failed write.
+ *	floor		FastCGI (fastcgi.server "bin-path"): SSE streams
+ *	floor --tunnel	mod_wstunnel (wstunnel.server "bin-path"): WebSocket
+ *
+ * SSE: one acceptor thread (main) answers the request and queues the
+ * stream; one broadcaster thread owns every held stream from then on,
+ * formats each event once and writes it to each stream (one write(2)
+ * apiece).  No database, no poller: a reader who left shows up as a failed
+ * write.  The tunnel is one thread (see its NOTES further down).
  *
  *	gcc -std=gnu11 -O2 -Wall -Wextra -o floor floor.c -lfcgi -lpthread
  *
@@ -30,6 +35,8 @@
  *   changed.
  */
 
+#define _GNU_SOURCE		/* accept4 */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -41,6 +48,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
 #include <fcgiapp.h>
 
 #define FLOOR_MAX_STREAMS	20000	/* held streams; above: 503 */
@@ -48,6 +59,8 @@
 #define FLOOR_INTERVAL_NS	(250 * 1000000LL)	/* DESIGN §4 */
 #define FLOOR_HEARTBEAT_NS	(25 * 1000000000LL)
 #define FLOOR_EVENT_MAX		192
+#define FLOOR_INPUT_MAX		4096	/* bytes read from a tunnel at once */
+#define FLOOR_EPOLL_EVENTS	256
 
 static const char sse_headers[] =
     "Status: 200\r\n"
@@ -140,14 +153,15 @@ put_all(FCGX_Request **v, int *n, const char *buf, int len)
 	return lost;
 }
 
+/* The count as an SSE event, or as a line for the tunnel (DESIGN §6). */
 static int
-format_count(char *buf, size_t size, int n)
+format_count(char *buf, size_t size, int n, int sse)
 {
 	int	 len;
 
-	len = snprintf(buf, size, "event: count\ndata: {\"type\":\"count\","
-	    "\"page\":\"/bench\",\"readers\":%d,\"tabs\":%d,\"site\":%d}\n\n",
-	    n, n, n);
+	len = snprintf(buf, size, "%s{\"type\":\"count\",\"page\":\"/bench\","
+	    "\"readers\":%d,\"tabs\":%d,\"site\":%d}\n%s",
+	    sse ? "event: count\ndata: " : "", n, n, n, sse ? "\n" : "");
 	if (len < 0 || (size_t)len >= size)
 		abort();	/* FLOOR_EVENT_MAX is far above any count */
 	return len;
@@ -198,14 +212,14 @@ broadcaster(void *arg)
 			 * An update for everyone.  The new ones first: their
 			 * response waits for it, the others only for a count.
 			 */
-			len = format_count(ev, sizeof(ev), n);
+			len = format_count(ev, sizeof(ev), n, 1);
 			last_start = t;
 			sent = n;
 			lost = put_all(f->fresh, &nfresh, ev, len);
 			lost += put_all(f->held, &f->nheld, ev, len);
 			last_write = t;
 		} else if (nfresh > 0) {
-			len = format_count(ev, sizeof(ev), n);
+			len = format_count(ev, sizeof(ev), n, 1);
 			lost = put_all(f->fresh, &nfresh, ev, len);
 		} else {
 			lost = put_all(f->held, &f->nheld, sse_ping,
@@ -301,8 +315,238 @@ route(struct floor *f, FCGX_Request *r)
 	pthread_mutex_unlock(&f->mtx);
 }
 
+/* ---- floor --tunnel: behind mod_wstunnel --------------------------------- */
+
+/*
+ * NOTES
+ * - wstunnel.server with "bin-path" hands us a listening socket on fd 0,
+ *   as fastcgi.server does, and connects once per WebSocket; it answers
+ *   the client's handshake (101) once we have accepted.  On that
+ *   connection come the payload bytes of the client's messages; what we
+ *   write, lighttpd frames as text messages by its own reads.  No URL,
+ *   header or address arrives.
+ * - A reader counts from its first bytes, the hello, as in herenow (which
+ *   learns the page from it).  The hello is read and ignored: the page
+ *   written is "/bench", as over SSE.
+ * - One thread and one epoll set with the listening socket and every
+ *   connection, for input only: the hello, and the end.  lighttpd reads
+ *   its client all the time (it has to unframe it), so a reader who leaves
+ *   shows up at once as EOF here; unlike SSE, no write is needed to see it.
+ *   Count lines are not polled for: one write(2) per connection, and one
+ *   that cannot take the whole line at once is dropped (a partial line
+ *   would break the next one).
+ * - No heartbeat: lighttpd pings the client (wstunnel.ping-interval), and
+ *   a line the client did not ask for would be a message to parse.
+ */
+
+enum tunnel_state { TUNNEL_FREE, TUNNEL_HELLO, TUNNEL_FRESH, TUNNEL_HELD };
+
+struct tunnel_conn {
+	enum tunnel_state state;
+	int		  pos;		/* index in fresh or held */
+};
+
+struct tunnel {
+	int		    ep;
+	int		    lfd;
+	int		    nconn;	/* conn[] covers descriptors < nconn */
+	struct tunnel_conn *conn;
+	int		    nfresh;	/* said hello, no count written yet */
+	int		   *fresh;
+	int		    nheld;
+	int		   *held;
+};
+
+/* Closes fd (which takes it out of the epoll set) and forgets it. */
+static void
+tunnel_drop(struct tunnel *t, int fd)
+{
+	struct tunnel_conn	*c = &t->conn[fd];
+	int			*v, *n;
+
+	if (c->state == TUNNEL_FRESH || c->state == TUNNEL_HELD) {
+		v = c->state == TUNNEL_FRESH ? t->fresh : t->held;
+		n = c->state == TUNNEL_FRESH ? &t->nfresh : &t->nheld;
+		v[c->pos] = v[--*n];
+		t->conn[v[c->pos]].pos = c->pos;
+	}
+	c->state = TUNNEL_FREE;
+	close(fd);
+}
+
+static void
+tunnel_accept(struct tunnel *t)
+{
+	struct epoll_event	 ev;
+	int			 fd;
+
+	for (;;) {
+		fd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			fprintf(stderr, "floor: accept: %s\n",
+			    strerror(errno));
+			/* Out of descriptors or memory: the level-triggered
+			 * listener wakes us at once again, so a pause keeps
+			 * that from spinning, as in SSE mode. */
+			usleep(100 * 1000);
+			return;
+		}
+		if (fd >= t->nconn ||
+		    t->nfresh + t->nheld >= FLOOR_MAX_STREAMS) {
+			close(fd);
+			continue;
+		}
+		ev.events = EPOLLIN;
+		ev.data.fd = fd;
+		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			fprintf(stderr, "floor: epoll_ctl: %s\n",
+			    strerror(errno));
+			close(fd);
+			continue;
+		}
+		t->conn[fd].state = TUNNEL_HELLO;
+	}
+}
+
+/* The hello, later messages (ignored), or the end. */
+static void
+tunnel_input(struct tunnel *t, int fd)
+{
+	char		 buf[FLOOR_INPUT_MAX];
+	ssize_t		 n;
+
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		tunnel_drop(t, fd);
+		return;
+	}
+	if (t->conn[fd].state == TUNNEL_HELLO) {
+		t->conn[fd].state = TUNNEL_FRESH;
+		t->conn[fd].pos = t->nfresh;
+		t->fresh[t->nfresh++] = fd;
+	}
+}
+
+/* Writes line to every connection of v (fresh or held), dropping those
+ * that do not take it whole. */
+static void
+tunnel_put_all(struct tunnel *t, int *v, int *n, const char *line, int len)
+{
+	int	 i = 0;
+
+	while (i < *n) {
+		if (write(v[i], line, len) == len)
+			i++;
+		else
+			tunnel_drop(t, v[i]);	/* moves the last one to i */
+	}
+}
+
+/* Milliseconds from now until deadline, rounded up; 0 if past. */
+static int
+ms_until(int64_t deadline, int64_t now)
+{
+	if (deadline <= now)
+		return 0;
+	return (int)((deadline - now + 999999) / 1000000);
+}
+
+static int
+tunnel_main(void)
+{
+	struct tunnel		 t;
+	struct epoll_event	 ev[FLOOR_EPOLL_EVENTS];
+	struct rlimit		 rl;
+	char			 line[FLOOR_EVENT_MAX];
+	socklen_t		 optlen = sizeof(int);
+	int64_t			 now, last_start;
+	int			 i, n, nev, len, timeout, fl, listening = 0;
+	int			 sent = -1;
+
+	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+	    &optlen) == -1 || !listening) {
+		fprintf(stderr, "floor: fd 0 is not a listening socket; start "
+		    "me from lighttpd's wstunnel.server \"bin-path\"\n");
+		return 2;
+	}
+	memset(&t, 0, sizeof(t));
+	t.lfd = 0;
+	/* Every descriptor we can have gets a slot; lighttpd sets the limit
+	 * (server.max-fds). */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur > 1 << 20)
+		rl.rlim_cur = 1 << 20;
+	t.nconn = (int)rl.rlim_cur;
+	if ((fl = fcntl(t.lfd, F_GETFL)) == -1 ||
+	    fcntl(t.lfd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    (t.ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		fprintf(stderr, "floor: %s\n", strerror(errno));
+		return 1;
+	}
+	if ((t.conn = calloc(t.nconn, sizeof(*t.conn))) == NULL ||
+	    (t.fresh = calloc(FLOOR_MAX_STREAMS, sizeof(*t.fresh))) == NULL ||
+	    (t.held = calloc(FLOOR_MAX_STREAMS, sizeof(*t.held))) == NULL) {
+		fprintf(stderr, "floor: out of memory\n");
+		return 1;
+	}
+	ev[0].events = EPOLLIN;
+	ev[0].data.fd = t.lfd;
+	if (epoll_ctl(t.ep, EPOLL_CTL_ADD, t.lfd, &ev[0]) == -1) {
+		fprintf(stderr, "floor: epoll_ctl: %s\n", strerror(errno));
+		return 1;
+	}
+
+	/* Coalesced exactly as the SSE broadcaster above. */
+	last_start = now_ns() - FLOOR_INTERVAL_NS;
+	for (;;) {
+		now = now_ns();
+		n = t.nfresh + t.nheld;
+		if (t.nfresh > 0)
+			timeout = 0;
+		else if (n != sent)
+			timeout = ms_until(last_start + FLOOR_INTERVAL_NS, now);
+		else
+			timeout = -1;
+		nev = epoll_wait(t.ep, ev, FLOOR_EPOLL_EVENTS, timeout);
+		if (nev == -1 && errno != EINTR) {
+			fprintf(stderr, "floor: epoll_wait: %s\n",
+			    strerror(errno));
+			return 1;
+		}
+		for (i = 0; i < nev; i++) {
+			if (ev[i].data.fd == t.lfd)
+				tunnel_accept(&t);
+			else if (t.conn[ev[i].data.fd].state != TUNNEL_FREE)
+				tunnel_input(&t, ev[i].data.fd);
+		}
+
+		now = now_ns();
+		n = t.nfresh + t.nheld;
+		if (n != sent && now >= last_start + FLOOR_INTERVAL_NS) {
+			len = format_count(line, sizeof(line), n, 0);
+			last_start = now;
+			sent = n;
+			tunnel_put_all(&t, t.fresh, &t.nfresh, line, len);
+			tunnel_put_all(&t, t.held, &t.nheld, line, len);
+		} else if (t.nfresh > 0) {
+			len = format_count(line, sizeof(line), n, 0);
+			tunnel_put_all(&t, t.fresh, &t.nfresh, line, len);
+		}
+		for (i = 0; i < t.nfresh; i++) {
+			t.conn[t.fresh[i]].state = TUNNEL_HELD;
+			t.conn[t.fresh[i]].pos = t.nheld;
+			t.held[t.nheld++] = t.fresh[i];
+		}
+		t.nfresh = 0;
+	}
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	struct floor		*f;
 	FCGX_Request		*r;
@@ -311,6 +555,12 @@ main(void)
 	int			 rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (argc == 2 && strcmp(argv[1], "--tunnel") == 0)
+		return tunnel_main();
+	if (argc != 1) {
+		fprintf(stderr, "usage: floor [--tunnel]\n");
+		return 2;
+	}
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "floor: FCGX_Init failed\n");
 		return 1;
