@@ -43,7 +43,7 @@ hn_installed() {
 hn_install_deps() {
 	local want=(build-essential autoconf automake libtool pkg-config
 	    libfcgi-dev libsqlite3-dev libjansson-dev check nettle-dev
-	    lighttpd sqlite3 curl chromium)
+	    lighttpd sqlite3 curl chromium valgrind)
 	local missing=() p
 	command -v apt-get >/dev/null 2>&1 ||
 	    hn_die "apt-get not found: this set-up is for Debian or Ubuntu"

@@ -5,7 +5,8 @@
 # summing them all.  Exits non-zero on any failure.
 # Logs: _build/tests/*.log and _build-san/tests/*.log (Check, plain and with
 # ASan+UBSan), _build-static/make.out (the static herenow the shared-hosting
-# tests run), _build/integration/ (lighttpd, herenow).
+# tests run), _build/integration/ (lighttpd, herenow), _build/valgrind.out
+# and _build/valgrind/ (tests/valgrind.sh).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -119,6 +120,18 @@ for t in "$HN_ROOT"/tests/integration/*.test.mjs; do
 		sed 's/^/    | /' "$out" | tail -80
 	fi
 done
+
+# valgrind over a scripted session of every kind of herenow process
+# (tests/valgrind.sh, about 40 s): one test, passed or failed.
+hn_say "valgrind: a scripted session, every herenow process under memcheck"
+if bash "$HN_ROOT/tests/valgrind.sh" --build "$HN_BUILD" \
+    >"$HN_BUILD/valgrind.out" 2>&1; then
+	passed=$((passed + 1))
+	tail -3 "$HN_BUILD/valgrind.out" | sed 's/^/  /'
+else
+	failed=$((failed + 1))
+	tail -60 "$HN_BUILD/valgrind.out" | sed 's/^/    | /'
+fi
 
 # Whatever a test left running (it should not): its lighttpd by pid file.
 for pidfile in "$HERENOW_TEST_DIR"/*/lighttpd.pid; do
