@@ -332,9 +332,9 @@ static const struct {
 
 /*
  * A set of strings with a value each, by open addressing over entries
- * kept in one buffer, so that adding a key costs no malloc (a recount
- * adds every visitor of the site).  It iterates in the order of adding.
- * An entry is valid until the next add.
+ * kept in one buffer, so that adding a key costs no malloc (a batch adds
+ * the page, the visitor and the pair of every session it changes).  It
+ * iterates in the order of adding.  An entry is valid until the next add.
  */
 struct store_entry {
 	size_t	 val;		/* the caller's: a position, a mark */
