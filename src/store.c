@@ -954,7 +954,8 @@ store_insert(struct hn_store *s, const struct hn_op *op, const char *owner,
 	size_t		 had = 0, all = 0;
 	int		 rc;
 
-	/* The oldest of them in grace on this page is taken over. */
+	/* Every session of the visitor, for the count; the oldest one here
+	 * in grace is taken over. */
 	st = s->st[ST_TAKEOVER_FIND];
 	sqlite3_bind_text(st, 1, op->page, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, op->visitor, -1, SQLITE_STATIC);
