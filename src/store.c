@@ -369,9 +369,12 @@ struct hn_store {
 	sqlite3		*db;
 	sqlite3_stmt	*st[ST_COUNT_];
 	sqlite3_stmt	*rows[SR_COUNT_];
-	struct store_set touched;		/* pages to recount */
-	struct store_set pairs;			/* page NUL visitor */
-	struct store_set visitors;
+	/* The transaction's changes (store_change): of each page, of each
+	 * visitor's sessions there (key: page NUL visitor), of each
+	 * visitor's sessions on the site. */
+	struct store_set touched;
+	struct store_set pairs;
+	struct store_set onsite;
 	char		*pair;			/* store_pair_key() */
 	size_t		 pairsz;
 	struct store_seg seg;
@@ -636,7 +639,7 @@ store_forget(struct hn_store *s)
 {
 	store_set_clear(&s->touched);
 	store_set_clear(&s->pairs);
-	store_set_clear(&s->visitors);
+	store_set_clear(&s->onsite);
 }
 
 /*
@@ -659,7 +662,7 @@ store_change(struct hn_store *s, const char *page, const char *visitor,
 	    &added)) == NULL)
 		return HN_ENOMEM;
 	e->sessions += delta;
-	if ((e = store_set_get(&s->visitors, visitor, strlen(visitor),
+	if ((e = store_set_get(&s->onsite, visitor, strlen(visitor),
 	    STORE_UNKNOWN, &added)) == NULL)
 		return HN_ENOMEM;
 	e->sessions += delta;
@@ -686,7 +689,7 @@ store_seen(struct hn_store *s, const char *page, const char *visitor,
 	if ((key = store_pair_key(s, page, visitor, &len)) == NULL ||
 	    store_set_get(&s->pairs, key, len, STORE_HAD + n, &added) ==
 	    NULL ||
-	    store_set_get(&s->visitors, visitor, strlen(visitor),
+	    store_set_get(&s->onsite, visitor, strlen(visitor),
 	    STORE_HAD + all, &added) == NULL)
 		return HN_ENOMEM;
 	return HN_OK;
@@ -1445,7 +1448,7 @@ store_recount(struct hn_store *s, int64_t now)
 	if (n == 0)
 		goto done;
 	if (store_count_before(s, SR_PAIRS, &s->pairs) < 0 ||
-	    store_count_before(s, SR_VISITORS, &s->visitors) < 0) {
+	    store_count_before(s, SR_VISITORS, &s->onsite) < 0) {
 		err = HN_EDB;
 		goto done;
 	}
@@ -1454,7 +1457,7 @@ store_recount(struct hn_store *s, int64_t now)
 		    (p = store_set_find(t, e->key, strlen(e->key))) != NULL)
 			p->readers += store_came(e);
 	}
-	for (e = NULL; (e = store_set_next(&s->visitors, e)) != NULL;)
+	for (e = NULL; (e = store_set_next(&s->onsite, e)) != NULL;)
 		site += store_came(e);
 	st = s->st[ST_NEXT_SEQ];
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -1780,7 +1783,7 @@ hn_store_close(struct hn_store *s)
 	}
 	store_set_free(&s->touched);
 	store_set_free(&s->pairs);
-	store_set_free(&s->visitors);
+	store_set_free(&s->onsite);
 	free(s->pair);
 	store_set_free(&s->seg.joins);
 	store_set_free(&s->seg.leaves);
