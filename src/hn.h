@@ -250,7 +250,7 @@ struct hn_op {
 	char	 visitor[HN_VISITOR_MAX + 2];	/* JOIN, BEAT; "~sid" if none */
 };
 
-#define HN_STORE_SCHEMA	6	/* PRAGMA user_version this herenow writes */
+#define HN_STORE_SCHEMA	7	/* PRAGMA user_version this herenow writes */
 #define HN_STORE_WRITER	0x1	/* registers an owner; may write */
 
 /*

@@ -4,13 +4,21 @@
  * store is used by one thread (the store thread); readers by one thread
  * each.
  *
- * NOTES: counts are derived, never incremented.  Every write transaction
- * that inserts or deletes sessions recomputes readers/tabs of the pages it
- * touched and the site from the sessions rows (one walk of sessions_page,
- * store_recount) and stamps them with a new sequence number, so a process
- * that crashed half-way or two processes writing at once can never leave
- * a count that disagrees with the rows.  Other processes find what changed with
- * "pages WHERE seq > last seen": O(changed pages), not O(sessions).
+ * NOTES: counts change only in the transaction that changes the sessions
+ * rows, so a process that crashed half-way or two processes writing at
+ * once can never leave a count that disagrees with the rows.  Every write
+ * transaction notes each session it inserts or deletes (store_change), and
+ * before it commits, store_recount() turns them into the changes of
+ * readers/tabs of the pages it touched and of the site: a page's reader
+ * comes or goes when a visitor's sessions there go from none to some or
+ * back, the site's when its sessions anywhere do.  What a visitor had
+ * before comes from the lookups the transaction made anyway (a join's
+ * takeover probe) or, when none did, from what it has now less what the
+ * transaction changed (one index lookup per pair or visitor, a statement
+ * per STORE_ROWS).  So a commit costs what it changes, never a walk of
+ * the sessions.  The pages are then stamped with a new sequence number:
+ * other processes find what changed with "pages WHERE seq > last seen",
+ * O(changed pages), not O(sessions).
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -25,6 +33,16 @@
 
 #define STORE_SCHEMA_VERSION	HN_STORE_SCHEMA
 #define STORE_BUSY_MS		2000
+
+/* The counts made right from the sessions, all at once (migrations 6, 7). */
+#define STORE_RECOUNT_SQL						\
+	"INSERT OR IGNORE INTO pages(page) SELECT DISTINCT page FROM sessions;" \
+	"UPDATE pages SET"						\
+	"  readers = (SELECT count(DISTINCT visitor) FROM sessions s"	\
+	"   WHERE s.page = pages.page),"					\
+	"  tabs = (SELECT count(*) FROM sessions s WHERE s.page = pages.page);" \
+	"UPDATE site SET readers = (SELECT count(DISTINCT visitor)"	\
+	"  FROM sessions) WHERE id = 1;"
 
 /* Schema migrations: index i brings user_version i to i + 1. */
 static const char *const store_migrations[HN_STORE_SCHEMA] = {
@@ -93,19 +111,31 @@ static const char *const store_migrations[HN_STORE_SCHEMA] = {
 	"  UPDATE site SET readers = readers - NOT EXISTS"
 	"   (SELECT 1 FROM sessions WHERE visitor = OLD.visitor) WHERE id = 1;"
 	"END;"
-	"INSERT OR IGNORE INTO pages(page) SELECT DISTINCT page FROM sessions;"
-	"UPDATE pages SET"
-	"  readers = (SELECT count(DISTINCT visitor) FROM sessions s"
-	"   WHERE s.page = pages.page),"
-	"  tabs = (SELECT count(*) FROM sessions s WHERE s.page = pages.page);"
-	"UPDATE site SET readers = (SELECT count(DISTINCT visitor)"
-	"  FROM sessions) WHERE id = 1;",
+	STORE_RECOUNT_SQL,
+	/*
+	 * 7: the counts are kept by the store instead, from what each
+	 * transaction inserted and deleted (NOTES above): the triggers ran
+	 * two lookups and two updates for every session written, which cut
+	 * the sessions a process could write a second by half, and two
+	 * processes on one file to a third.  One index answers what a
+	 * visitor has on a page and on the site, where two did: a join's
+	 * lookup finds both, and a session is one index entry less to
+	 * write.  The counts are made right once more, while the page index
+	 * is there.
+	 */
+	"DROP TRIGGER sessions_in;"
+	"DROP TRIGGER sessions_out;"
+	STORE_RECOUNT_SQL
+	"DROP INDEX sessions_page;"
+	"DROP INDEX sessions_visitor;"
+	"CREATE INDEX sessions_visitor_page ON sessions(visitor, page);",
 };
 
 enum {
 	ST_TAKEOVER_FIND,
 	ST_DELETE,
 	ST_INSERT,
+	ST_INSERTED,
 	ST_LEAVE,
 	ST_DROP,
 	ST_EXPIRE,
@@ -143,20 +173,27 @@ enum {
 static const char *const store_sql[ST_COUNT_] = {
 	/* A lookup, then a delete only when there is something to take
 	 * over: a DELETE opens a cursor on every index even when it finds
-	 * nothing, and RETURNING builds a temporary table. */
+	 * nothing, and RETURNING builds a temporary table.  Every session
+	 * of the visitor, so that the count knows how many it had there and
+	 * on the site (store_seen). */
 	[ST_TAKEOVER_FIND] =
-	    "SELECT rowid FROM sessions"
-	    " WHERE page = ?1 AND visitor = ?2 AND ended IS NOT NULL LIMIT 1",
+	    "SELECT rowid, ended IS NOT NULL, page = ?1 FROM sessions"
+	    " WHERE visitor = ?2",
 	[ST_DELETE] = "DELETE FROM sessions WHERE rowid = ?1",
 	[ST_INSERT] =
 	    "INSERT INTO sessions(sid, owner, page, visitor, created, beat)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	/* Which joins of a segment statement were inserted when some were
+	 * not (their sids were taken): each new rowid is one past the
+	 * largest, so they are the last rowids up to the last inserted. */
+	[ST_INSERTED] =
+	    "SELECT page, visitor FROM sessions WHERE rowid BETWEEN ?1 AND ?2",
 	[ST_LEAVE] =
 	    "UPDATE sessions SET ended = ?2 WHERE sid = ?1 AND ended IS NULL",
-	[ST_DROP] = "DELETE FROM sessions WHERE sid = ?1 RETURNING page",
+	[ST_DROP] = "DELETE FROM sessions WHERE sid = ?1 RETURNING page, visitor",
 	[ST_EXPIRE] =
 	    "DELETE FROM sessions WHERE ended IS NOT NULL AND ended <= ?1"
-	    " RETURNING page",
+	    " RETURNING page, visitor",
 	[ST_BEAT] = "UPDATE owners SET beat = ?2 WHERE id = ?1",
 	[ST_REGISTER] =
 	    "INSERT OR REPLACE INTO owners(id, pid, host, started, beat)"
@@ -166,17 +203,24 @@ static const char *const store_sql[ST_COUNT_] = {
 	 * died (ST_STALE_ANY). */
 	[ST_STALE_SESSIONS] =
 	    "DELETE FROM sessions WHERE owner IN"
-	    " (SELECT id FROM owners WHERE beat <= ?1) RETURNING page",
+	    " (SELECT id FROM owners WHERE beat <= ?1)"
+	    " RETURNING page, visitor",
 	[ST_STALE_OWNERS] = "DELETE FROM owners WHERE beat <= ?1",
-	/* The counts themselves are kept by the triggers (schema 6). */
+	/* A page's changes of tabs (?2) and readers (?3), stamped; its row
+	 * is made by its first session.  (The right-hand sides of an
+	 * UPDATE see the row as it was.) */
 	[ST_PAGE_STAMP] =
-	    "UPDATE pages SET seq = ?2,"
-	    " peak_at = CASE WHEN readers > peak THEN ?3 ELSE peak_at END,"
-	    " peak = max(peak, readers) WHERE page = ?1",
+	    "INSERT INTO pages(page, tabs, readers, seq, peak, peak_at)"
+	    " VALUES (?1, ?2, ?3, ?4, max(?3, 0),"
+	    "  CASE WHEN ?3 > 0 THEN ?5 END)"
+	    " ON CONFLICT(page) DO UPDATE SET tabs = tabs + ?2,"
+	    " readers = readers + ?3, seq = ?4,"
+	    " peak_at = CASE WHEN readers + ?3 > peak THEN ?5 ELSE peak_at END,"
+	    " peak = max(peak, readers + ?3)",
 	[ST_SITE_STAMP] =
-	    "UPDATE site SET seq = ?1,"
-	    " peak_at = CASE WHEN readers > peak THEN ?2 ELSE peak_at END,"
-	    " peak = max(peak, readers) WHERE id = 1",
+	    "UPDATE site SET readers = readers + ?1, seq = ?2,"
+	    " peak_at = CASE WHEN readers + ?1 > peak THEN ?3 ELSE peak_at END,"
+	    " peak = max(peak, readers + ?1) WHERE id = 1",
 	[ST_NEXT_SEQ] = "SELECT seq + 1 FROM site WHERE id = 1",
 	[ST_CHANGES] =
 	    "SELECT page, readers, tabs FROM pages WHERE seq > ?1",
@@ -185,7 +229,7 @@ static const char *const store_sql[ST_COUNT_] = {
 	[ST_NEXT_EXPIRY] =
 	    "SELECT min(ended) FROM sessions WHERE ended IS NOT NULL",
 	[ST_OWN_SESSIONS] =
-	    "DELETE FROM sessions WHERE owner = ?1 RETURNING page",
+	    "DELETE FROM sessions WHERE owner = ?1 RETURNING page, visitor",
 	[ST_DEL_OWNER] = "DELETE FROM owners WHERE id = ?1",
 	[ST_OWNED] = "SELECT 1 FROM owners WHERE id = ?1",
 	[ST_BEAT_FIND] =
@@ -227,7 +271,7 @@ static const char *const store_sql[ST_COUNT_] = {
 	    " WHERE sid = ?1 AND visitor = ?2 AND ended IS NULL",
 	[ST_BEAT_STALE] =
 	    "DELETE FROM sessions WHERE beat IS NOT NULL AND beat <= ?1"
-	    " RETURNING page",
+	    " RETURNING page, visitor",
 };
 
 /*
@@ -253,6 +297,8 @@ enum {
 	SR_LEAVE,
 	SR_TAKE,
 	SR_JOIN,
+	SR_PAIRS,
+	SR_VISITORS,
 	SR_COUNT_
 };
 
@@ -262,33 +308,48 @@ static const struct {
 	const char	*head, *row, *tail;
 	int		 first, per;	/* parameter of row 0; per row */
 } store_rows[SR_COUNT_] = {
-	/* Every session of each joining (page, visitor), by join, then in
-	 * the order of the index, which a lone join's LIMIT 1 takes. */
+	/* Every session of each joining visitor, by join, then oldest first
+	 * as a lone join takes them; whether it is on the join's page. */
 	[SR_PROBE] = {
-	    "SELECT j.column1, s.sid, s.ended IS NOT NULL FROM (VALUES ",
+	    "SELECT j.column1, s.sid, s.ended IS NOT NULL,"
+	    " s.page = j.column2 FROM (VALUES ",
 	    "(?, ?, ?)",
-	    ") AS j JOIN sessions s ON s.page = j.column2"
-	    " AND s.visitor = j.column3 ORDER BY j.column1, s.rowid",
+	    ") AS j JOIN sessions s ON s.visitor = j.column3"
+	    " ORDER BY j.column1, s.rowid",
 	    1, 3 },
 	[SR_LEAVE] = {
 	    "UPDATE sessions SET ended = ?1 WHERE ended IS NULL AND sid IN (",
 	    "?", ")", 2, 1 },
-	[SR_TAKE] = { "DELETE FROM sessions WHERE sid IN (", "?", ")", 1, 1 },
+	[SR_TAKE] = { "DELETE FROM sessions WHERE sid IN (", "?",
+	    ") RETURNING page, visitor", 1, 1 },
 	/* A join whose sid is taken is skipped, as alone it would fail. */
 	[SR_JOIN] = {
 	    "INSERT OR IGNORE INTO sessions(sid, owner, page, visitor, created)"
 	    " SELECT column1, ?1, column2, column3, ?2 FROM (VALUES ",
 	    "(?, ?, ?)", ") WHERE column1 IS NOT NULL", 3, 3 },
+	/* The sessions each (page, visitor) and each visitor has now, for
+	 * store_recount(): row r of the statement is r. */
+	[SR_PAIRS] = {
+	    "SELECT j.column1, (SELECT count(*) FROM sessions s"
+	    " WHERE s.page = j.column2 AND s.visitor = j.column3)"
+	    " FROM (VALUES ",
+	    "(?, ?, ?)", ") AS j WHERE j.column1 IS NOT NULL", 1, 3 },
+	[SR_VISITORS] = {
+	    "SELECT j.column1, (SELECT count(*) FROM sessions s"
+	    " WHERE s.visitor = j.column2) FROM (VALUES ",
+	    "(?, ?)", ") AS j WHERE j.column1 IS NOT NULL", 1, 2 },
 };
 
 /*
  * A set of strings with a value each, by open addressing over entries
- * kept in one buffer, so that adding a key costs no malloc (a recount
- * adds every visitor of the site).  It iterates in the order of adding.
- * An entry is valid until the next add.
+ * kept in one buffer, so that adding a key costs no malloc (a batch adds
+ * the page, the visitor and the pair of every session it changes).  It
+ * iterates in the order of adding.  An entry is valid until the next add.
  */
 struct store_entry {
 	size_t	 val;		/* the caller's: a position, a mark */
+	int64_t	 sessions;	/* a transaction's change of sessions */
+	int64_t	 readers;	/* a page's change of readers */
 	size_t	 len;
 	char	 key[];		/* len bytes and a NUL */
 };
@@ -299,6 +360,11 @@ struct store_set {
 	size_t	 cap, n;	/* cap: a power of two, or 0 */
 };
 #define STORE_SET_KEEP	4096	/* slots a cleared set may keep */
+
+/* What a pair or a visitor had before the transaction (val): unknown,
+ * or STORE_HAD + its number of sessions. */
+#define STORE_UNKNOWN	0
+#define STORE_HAD	1
 
 /* The segment being gathered: ops[start] up to the op being looked at. */
 struct store_seg {
@@ -313,7 +379,14 @@ struct hn_store {
 	sqlite3		*db;
 	sqlite3_stmt	*st[ST_COUNT_];
 	sqlite3_stmt	*rows[SR_COUNT_];
-	struct store_set touched;		/* pages to recount */
+	/* The transaction's changes (store_change): of each page, of each
+	 * visitor's sessions there (key: page NUL visitor), of each
+	 * visitor's sessions on the site. */
+	struct store_set touched;
+	struct store_set pairs;
+	struct store_set onsite;
+	char		*pair;			/* store_pair_key() */
+	size_t		 pairsz;
 	struct store_seg seg;
 	bool		 writer;
 	char		 owner[HN_OWNER_LEN + 1];
@@ -466,40 +539,56 @@ store_set_grow(struct store_set *v)
 	return HN_OK;
 }
 
-/* Adds the len bytes at key (copied) with val, unless they are there
- * already: they keep their first value.  0 or HN_ENOMEM (also for a NULL
- * key: sqlite3_column_text() out of memory). */
-static int
-store_set_add(struct store_set *v, const char *key, size_t len, size_t val)
+/* The entry of the len bytes at key, added (copied, with val and no
+ * changes) when they are not there yet; *added says which.  NULL when
+ * out of memory (also for a NULL key: sqlite3_column_text() out of
+ * memory). */
+static struct store_entry *
+store_set_get(struct store_set *v, const char *key, size_t len, size_t val,
+    bool *added)
 {
 	struct store_entry	*e;
 	size_t			 i, need, size;
 	char			*grown;
 
+	*added = false;
 	if (key == NULL)
-		return HN_ENOMEM;
+		return NULL;
 	if (2 * (v->n + 1) > v->cap && store_set_grow(v) < 0)
-		return HN_ENOMEM;
+		return NULL;
 	i = store_set_slot(v, key, len, store_hash(key, len));
 	if (v->slot[i] != 0)
-		return HN_OK;
+		return store_set_at(v, i);
 	need = store_entry_size(len);
 	if (v->len + need > v->size) {
 		size = 2 * (v->len + need);
 		if ((grown = realloc(v->buf, size)) == NULL)
-			return HN_ENOMEM;
+			return NULL;
 		v->buf = grown;
 		v->size = size;
 	}
 	e = (struct store_entry *)(v->buf + v->len);
 	e->val = val;
+	e->sessions = e->readers = 0;
 	e->len = len;
 	memcpy(e->key, key, len);
 	e->key[len] = '\0';
 	v->slot[i] = v->len + 1;
 	v->len += need;
 	v->n++;
-	return HN_OK;
+	*added = true;
+	return e;
+}
+
+/* Adds the len bytes at key (copied) with val, unless they are there
+ * already: they keep their first value.  0 or HN_ENOMEM. */
+static int
+store_set_add(struct store_set *v, const char *key, size_t len, size_t val)
+{
+	bool	 added;
+
+	return store_set_get(v, key, len, val, &added) != NULL ? HN_OK :
+	    HN_ENOMEM;
 }
 
 /* The entry added after e (NULL: the first one), or NULL. */
@@ -536,27 +625,114 @@ store_set_clear(struct store_set *v)
 	v->len = v->n = 0;
 }
 
-/* Marks page (copied) for the recount at the end of the batch.  0 or
- * HN_ENOMEM. */
-static int
-store_touch(struct hn_store *s, const char *page)
+/* The key of the pair (page, visitor) in s->pairs: both, a NUL between
+ * them.  NULL when out of memory. */
+static const char *
+store_pair_key(struct hn_store *s, const char *page, const char *visitor,
+    size_t *len)
 {
-	return store_set_add(&s->touched, page, page ? strlen(page) : 0, 0);
+	size_t	 plen, vlen;
+	char	*grown;
+
+	if (page == NULL || visitor == NULL)
+		return NULL;
+	plen = strlen(page);
+	vlen = strlen(visitor);
+	*len = plen + 1 + vlen;
+	if (*len + 1 > s->pairsz) {
+		if ((grown = realloc(s->pair, *len + 1)) == NULL)
+			return NULL;
+		s->pair = grown;
+		s->pairsz = *len + 1;
+	}
+	memcpy(s->pair, page, plen + 1);
+	memcpy(s->pair + plen + 1, visitor, vlen + 1);
+	return s->pair;
 }
 
-/* Runs a prepared statement to its end, marking each first column of a
- * RETURNING clause as a touched page.  Returns rows changed, HN_EDB or
- * HN_ENOMEM. */
+/* Forgets the transaction's changes (store_change, store_seen). */
+static void
+store_forget(struct hn_store *s)
+{
+	store_set_clear(&s->touched);
+	store_set_clear(&s->pairs);
+	store_set_clear(&s->onsite);
+}
+
+/*
+ * Notes that the transaction changed visitor's sessions on page by delta
+ * (1: inserted one, -1: deleted one), for store_recount().  0 or
+ * HN_ENOMEM (also for a NULL page or visitor: sqlite3_column_text() out
+ * of memory).
+ */
 static int
-store_step(struct hn_store *s, int which, bool touch)
+store_change(struct hn_store *s, const char *page, const char *visitor,
+    int delta)
+{
+	struct store_entry	*e;
+	const char		*key;
+	size_t			 len;
+	bool			 added;
+
+	if ((key = store_pair_key(s, page, visitor, &len)) == NULL ||
+	    (e = store_set_get(&s->pairs, key, len, STORE_UNKNOWN,
+	    &added)) == NULL)
+		return HN_ENOMEM;
+	e->sessions += delta;
+	if ((e = store_set_get(&s->onsite, visitor, strlen(visitor),
+	    STORE_UNKNOWN, &added)) == NULL)
+		return HN_ENOMEM;
+	e->sessions += delta;
+	if ((e = store_set_get(&s->touched, page, strlen(page), 0,
+	    &added)) == NULL)
+		return HN_ENOMEM;
+	e->sessions += delta;
+	return HN_OK;
+}
+
+/*
+ * Notes that visitor had n sessions on page and all sessions on the site
+ * before the transaction, unless the transaction changed them already:
+ * the caller looked just now.  0 or HN_ENOMEM.
+ */
+static int
+store_seen(struct hn_store *s, const char *page, const char *visitor,
+    size_t n, size_t all)
+{
+	const char	*key;
+	size_t		 len;
+	bool		 added;
+
+	if ((key = store_pair_key(s, page, visitor, &len)) == NULL ||
+	    store_set_get(&s->pairs, key, len, STORE_HAD + n, &added) ==
+	    NULL ||
+	    store_set_get(&s->onsite, visitor, strlen(visitor),
+	    STORE_HAD + all, &added) == NULL)
+		return HN_ENOMEM;
+	return HN_OK;
+}
+
+/* Notes each row of a RETURNING page, visitor as a deleted session.  0
+ * or HN_ENOMEM. */
+static int
+store_deleted(struct hn_store *s, sqlite3_stmt *st)
+{
+	return store_change(s, (const char *)sqlite3_column_text(st, 0),
+	    (const char *)sqlite3_column_text(st, 1), -1);
+}
+
+/* Runs a prepared statement to its end; with deleted, each row of its
+ * RETURNING page, visitor is a deleted session (store_change).  Returns
+ * rows changed, HN_EDB or HN_ENOMEM. */
+static int
+store_step(struct hn_store *s, int which, bool deleted)
 {
 	sqlite3_stmt	*st = s->st[which];
 	int		 rc, err = HN_OK;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (touch && err == HN_OK)
-			err = store_touch(s,
-			    (const char *)sqlite3_column_text(st, 0));
+		if (deleted && err == HN_OK)
+			err = store_deleted(s, st);
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -566,7 +742,8 @@ store_step(struct hn_store *s, int which, bool touch)
 		return HN_EDB;
 	}
 	if (err < 0) {
-		log_warnx("%s: out of memory for touched pages", __func__);
+		log_warnx("%s: out of memory for the changed sessions",
+		    __func__);
 		return err;
 	}
 	return sqlite3_changes(s->db);
@@ -784,51 +961,6 @@ err:
 }
 
 /*
- * Stamps the touched pages and the site with a new sequence number (their
- * counts are already right: the triggers of schema 6 keep them), so that
- * readers fetch only what changed, and raises the peaks.  Forgets the
- * touched pages; returns their number or HN_EDB.  A batch that inserted
- * and deleted nothing changed no count.
- */
-static int
-store_recount(struct hn_store *s, int64_t now)
-{
-	struct store_set	*t = &s->touched;
-	struct store_entry	*e;
-	sqlite3_stmt		*st;
-	int64_t			 seq = 0;
-	int			 n = (int)t->n, err = HN_OK;
-
-	if (n == 0)
-		return 0;
-	st = s->st[ST_NEXT_SEQ];
-	if (sqlite3_step(st) == SQLITE_ROW)
-		seq = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (seq <= 0)
-		return HN_EDB;
-	st = s->st[ST_PAGE_STAMP];
-	for (e = NULL; err == HN_OK && (e = store_set_next(t, e)) != NULL;) {
-		sqlite3_bind_text(st, 1, e->key, (int)e->len, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, seq);
-		sqlite3_bind_int64(st, 3, now);
-		if (store_step(s, ST_PAGE_STAMP, false) < 0)
-			err = HN_EDB;
-	}
-	st = s->st[ST_SITE_STAMP];
-	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_int64(st, 2, now);
-	if (err == HN_OK && store_step(s, ST_SITE_STAMP, false) < 0)
-		err = HN_EDB;
-	store_set_clear(t);
-	if (err < 0) {
-		log_warnx("%s: the counts were not stamped", __func__);
-		return HN_EDB;
-	}
-	return n;
-}
-
-/*
  * A new session of op's visitor on op's page: it takes over one of that
  * visitor's sessions still in grace there (a reload), then counts.  A
  * polling client's session (beat) has no owner and a beat time.
@@ -838,24 +970,38 @@ store_insert(struct hn_store *s, const struct hn_op *op, const char *owner,
     bool beat, int64_t now)
 {
 	sqlite3_stmt	*st;
-	bool		 took = false;
+	int64_t		 rowid, take = INT64_MAX;
+	size_t		 had = 0, all = 0;
 	int		 rc;
 
+	/* Every session of the visitor, for the count; the oldest one here
+	 * in grace is taken over. */
 	st = s->st[ST_TAKEOVER_FIND];
 	sqlite3_bind_text(st, 1, op->page, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, op->visitor, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		sqlite3_bind_value(s->st[ST_DELETE], 1,
-		    sqlite3_column_value(st, 0));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		all++;
+		if (sqlite3_column_int(st, 2) == 0)
+			continue;
+		had++;
+		rowid = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_int(st, 1) != 0 && rowid < take)
+			take = rowid;
+	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (rc == SQLITE_ROW) {
-		if (store_step(s, ST_DELETE, false) < 0)
-			return HN_EDB;
-		took = true;
-	} else if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE) {
 		store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
 		return HN_EDB;
+	}
+	if (store_seen(s, op->page, op->visitor, had, all) < 0)
+		return HN_ENOMEM;
+	if (take != INT64_MAX) {
+		sqlite3_bind_int64(s->st[ST_DELETE], 1, take);
+		if ((rc = store_step(s, ST_DELETE, false)) < 0)
+			return HN_EDB;
+		if (rc > 0 && store_change(s, op->page, op->visitor, -1) < 0)
+			return HN_ENOMEM;
 	}
 	st = s->st[ST_INSERT];
 	sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
@@ -867,12 +1013,12 @@ store_insert(struct hn_store *s, const struct hn_op *op, const char *owner,
 		sqlite3_bind_int64(st, 6, now);
 	else
 		sqlite3_bind_null(st, 6);
-	rc = store_step(s, ST_INSERT, false);
-	/* A failed insert (its sid is taken) may follow a takeover that
-	 * did change the page. */
-	if ((took || rc >= 0) && store_touch(s, op->page) < 0)
+	/* A failed insert (its sid is taken) leaves the takeover done. */
+	if ((rc = store_step(s, ST_INSERT, false)) < 0)
+		return HN_EDB;
+	if (rc > 0 && store_change(s, op->page, op->visitor, 1) < 0)
 		return HN_ENOMEM;
-	return rc < 0 ? HN_EDB : HN_OK;
+	return HN_OK;
 }
 
 /*
@@ -980,46 +1126,84 @@ store_rows_bind(struct hn_store *s, int which, size_t r, int col,
 	    text, -1, SQLITE_STATIC);
 }
 
-/* Runs segment statement which: rows changed or HN_EDB. */
+/* Runs segment statement which; with deleted, each row of its RETURNING
+ * page, visitor is a deleted session.  Rows changed, HN_EDB or
+ * HN_ENOMEM. */
 static int
-store_rows_run(struct hn_store *s, int which)
+store_rows_run(struct hn_store *s, int which, bool deleted)
 {
 	sqlite3_stmt	*st = s->rows[which];
-	int		 rc;
+	int		 rc, err = HN_OK;
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (deleted && err == HN_OK)
+			err = store_deleted(s, st);
+	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
 		store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
 		return HN_EDB;
 	}
+	if (err < 0)
+		return err;
 	return sqlite3_changes(s->db);
+}
+
+/* Notes what the visitors of the joins among ops[*next] to ops[upto - 1]
+ * had (store_seen): the one at last n sessions on its page and all on
+ * the site, the others none, as the probe found none for them.  0 or
+ * HN_ENOMEM. */
+static int
+store_seg_seen(struct hn_store *s, const struct hn_op *ops, size_t *next,
+    size_t upto, size_t last, size_t n, size_t all)
+{
+	int	 rc = HN_OK;
+
+	for (; rc == HN_OK && *next < upto; (*next)++)
+		if (ops[*next].kind == HN_OP_JOIN)
+			rc = *next == last ? store_seen(s, ops[*next].page,
+			    ops[*next].visitor, n, all) : store_seen(s,
+			    ops[*next].page, ops[*next].visitor, 0, 0);
+	return rc;
 }
 
 /*
  * Reads what one statement of the probe found and chooses the takeovers
  * of its joins: a join takes the first session of its (page, visitor)
  * that had left before the segment, or that a leave before the join in
- * the segment ends, and that no earlier join took.  Returns 1 when only
- * op by op is right: a later join would take over the session whose sid an
- * earlier join used (alone, that join failed on its taken sid; here its
- * insert would follow the takeover and succeed).  0, HN_EDB or HN_ENOMEM
- * otherwise.
+ * the segment ends, and that no earlier join took; and notes for the
+ * count what the visitors of the joins ops[from] to ops[to - 1] had.
+ * Returns 1 when only op by op is right: a later join would take over the
+ * session whose sid an earlier join used (alone, that join failed on its
+ * taken sid; here its insert would follow the takeover and succeed).  0,
+ * HN_EDB or HN_ENOMEM otherwise.
  */
 static int
-store_seg_choose(struct hn_store *s)
+store_seg_choose(struct hn_store *s, const struct hn_op *ops, size_t from,
+    size_t to)
 {
 	struct store_seg	*g = &s->seg;
 	sqlite3_stmt		*st = s->rows[SR_PROBE];
 	struct store_entry	*e;
 	const char		*sid;
 	size_t			 pos, len, took = SIZE_MAX;
+	size_t			 next = from, last = SIZE_MAX, had = 0, all = 0;
 	int			 rc, ret = HN_OK;
 
 	while (ret == HN_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		pos = (size_t)sqlite3_column_int64(st, 0);
+		if (pos != last) {
+			if ((ret = store_seg_seen(s, ops, &next, pos, last,
+			    had, all)) < 0)
+				break;
+			last = pos;
+			had = all = 0;
+		}
+		all++;
+		if (sqlite3_column_int(st, 3) == 0)
+			continue;	/* on another page */
+		had++;
 		if ((sid = (const char *)sqlite3_column_text(st, 1)) == NULL) {
 			ret = HN_ENOMEM;
 			break;
@@ -1045,6 +1229,9 @@ store_seg_choose(struct hn_store *s)
 		store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
 		return HN_EDB;
 	}
+	/* The last join's rows are all read only when the probe is. */
+	if (ret == HN_OK)
+		ret = store_seg_seen(s, ops, &next, to, last, had, all);
 	return ret;
 }
 
@@ -1054,24 +1241,73 @@ static int
 store_seg_probe(struct hn_store *s, const struct hn_op *ops, size_t end)
 {
 	struct store_seg	*g = &s->seg;
-	size_t			 i, r = 0, seen = 0;
+	size_t			 i, from = g->start, r = 0, seen = 0;
 	int			 rc;
 
 	for (i = g->start; i < end; i++) {
 		if (ops[i].kind != HN_OP_JOIN)
 			continue;
+		if (r == 0)
+			from = i;
 		sqlite3_bind_int64(s->rows[SR_PROBE],
 		    store_rows_param(SR_PROBE, r, 0), (int64_t)i);
 		store_rows_bind(s, SR_PROBE, r, 1, ops[i].page);
 		store_rows_bind(s, SR_PROBE, r, 2, ops[i].visitor);
 		seen++;
 		if (++r == STORE_ROWS || seen == g->njoins) {
-			if ((rc = store_seg_choose(s)) != HN_OK)
+			if ((rc = store_seg_choose(s, ops, from, i + 1)) !=
+			    HN_OK)
 				return rc;
 			r = 0;
 		}
 	}
 	return HN_OK;
+}
+
+/*
+ * Runs the statement of the segment's joins ops[from] to ops[to - 1]
+ * (rows of them, bound) and notes the sessions it inserted: all of them,
+ * or, when some sids were taken, the rows it did insert.  Returns their
+ * number, HN_EDB or HN_ENOMEM.
+ */
+static int
+store_seg_join(struct hn_store *s, const struct hn_op *ops, size_t from,
+    size_t to, size_t rows, int64_t now)
+{
+	sqlite3_stmt	*st = s->rows[SR_JOIN];
+	int64_t		 last;
+	size_t		 i;
+	int		 rc, n, err = HN_OK;
+
+	sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	if ((n = store_rows_run(s, SR_JOIN, false)) < 0)
+		return n;
+	if ((size_t)n == rows) {
+		for (i = from; err == HN_OK && i < to; i++)
+			if (ops[i].kind == HN_OP_JOIN)
+				err = store_change(s, ops[i].page,
+				    ops[i].visitor, 1);
+		return err < 0 ? err : n;
+	}
+	if (n == 0)
+		return 0;
+	last = sqlite3_last_insert_rowid(s->db);
+	st = s->st[ST_INSERTED];
+	sqlite3_bind_int64(st, 1, last - n + 1);
+	sqlite3_bind_int64(st, 2, last);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (err == HN_OK)
+			err = store_change(s,
+			    (const char *)sqlite3_column_text(st, 0),
+			    (const char *)sqlite3_column_text(st, 1), 1);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
+		return HN_EDB;
+	}
+	return err < 0 ? err : n;
 }
 
 /* Applies the segment's leaves, takeovers and joins.  0, HN_EDB or
@@ -1083,7 +1319,7 @@ store_seg_write(struct hn_store *s, const struct hn_op *ops, size_t end,
 	struct store_seg	*g = &s->seg;
 	struct store_entry	*e;
 	sqlite3_stmt		*st;
-	size_t			 i, r, seen, inserted = 0;
+	size_t			 i, r, seen, first, inserted = 0;
 	int			 rc;
 
 	st = s->rows[SR_LEAVE];
@@ -1094,7 +1330,7 @@ store_seg_write(struct hn_store *s, const struct hn_op *ops, size_t end,
 		seen++;
 		if (++r == STORE_ROWS || seen == g->nleaves) {
 			sqlite3_bind_int64(st, 1, now);
-			if (store_rows_run(s, SR_LEAVE) < 0)
+			if (store_rows_run(s, SR_LEAVE, false) < 0)
 				return HN_EDB;
 			r = 0;
 		}
@@ -1104,27 +1340,25 @@ store_seg_write(struct hn_store *s, const struct hn_op *ops, size_t end,
 		store_rows_bind(s, SR_TAKE, r, 0, e->key);
 		seen++;
 		if (++r == STORE_ROWS || seen == g->taken.n) {
-			if (store_rows_run(s, SR_TAKE) < 0)
-				return HN_EDB;
+			if ((rc = store_rows_run(s, SR_TAKE, true)) < 0)
+				return rc;
 			r = 0;
 		}
 	}
-	st = s->rows[SR_JOIN];
-	for (i = g->start, r = seen = 0; g->njoins > 0 && i < end; i++) {
+	for (i = first = g->start, r = seen = 0; g->njoins > 0 && i < end;
+	    i++) {
 		if (ops[i].kind != HN_OP_JOIN)
 			continue;
+		if (r == 0)
+			first = i;
 		store_rows_bind(s, SR_JOIN, r, 0, ops[i].sid);
 		store_rows_bind(s, SR_JOIN, r, 1, ops[i].page);
 		store_rows_bind(s, SR_JOIN, r, 2, ops[i].visitor);
-		/* A skipped join's page too: recounting it changes nothing. */
-		if (store_touch(s, ops[i].page) < 0)
-			return HN_ENOMEM;
 		seen++;
 		if (++r == STORE_ROWS || seen == g->njoins) {
-			sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, now);
-			if ((rc = store_rows_run(s, SR_JOIN)) < 0)
-				return HN_EDB;
+			if ((rc = store_seg_join(s, ops, first, i + 1, r,
+			    now)) < 0)
+				return rc;
 			inserted += (size_t)rc;
 			r = 0;
 		}
@@ -1133,6 +1367,146 @@ store_seg_write(struct hn_store *s, const struct hn_op *ops, size_t end,
 		log_warnx("%s: %zu joins skipped: their session ids are taken",
 		    __func__, g->njoins - inserted);
 	return HN_OK;
+}
+
+/* ---- counts (NOTES at the top) ------------------------------------------ */
+
+/*
+ * Finds what each pair or visitor of set (which: SR_PAIRS or SR_VISITORS)
+ * whose sessions the transaction changed had before it, where nobody
+ * looked: what it has now less the change.  0 or HN_EDB.
+ */
+static int
+store_count_before(struct hn_store *s, int which, struct store_set *set)
+{
+	struct store_entry	*rows[STORE_ROWS], *e = NULL;
+	sqlite3_stmt		*st = s->rows[which];
+	const char		*visitor;
+	size_t			 r = 0, i;
+	int64_t			 has;
+	int			 rc;
+
+	for (;;) {
+		e = store_set_next(set, e);
+		if (e != NULL && (e->val != STORE_UNKNOWN || e->sessions == 0))
+			continue;
+		if (e != NULL) {
+			sqlite3_bind_int64(st, store_rows_param(which, r, 0),
+			    (int64_t)r);
+			store_rows_bind(s, which, r, 1, e->key);
+			if (which == SR_PAIRS) {
+				visitor = e->key + strlen(e->key) + 1;
+				store_rows_bind(s, which, r, 2, visitor);
+			}
+			rows[r++] = e;
+		}
+		if (r == STORE_ROWS || (e == NULL && r > 0)) {
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+				i = (size_t)sqlite3_column_int64(st, 0);
+				has = sqlite3_column_int64(st, 1);
+				if (i >= r)
+					continue;
+				if (has < rows[i]->sessions) {
+					/* Cannot be: more inserted than
+					 * there are. */
+					log_warnx("%s: %s has %lld sessions, "
+					    "%lld new", __func__, rows[i]->key,
+					    (long long)has,
+					    (long long)rows[i]->sessions);
+					has = rows[i]->sessions;
+				}
+				rows[i]->val = STORE_HAD +
+				    (size_t)(has - rows[i]->sessions);
+			}
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			if (rc != SQLITE_DONE) {
+				store_warn(s, "%s: %s", __func__,
+				    sqlite3_errmsg(s->db));
+				return HN_EDB;
+			}
+			r = 0;
+		}
+		if (e == NULL)
+			return HN_OK;
+	}
+}
+
+/* 1 when e went from no sessions to some in the transaction, -1 when
+ * from some to none, 0 otherwise (store_count_before() ran). */
+static int
+store_came(const struct store_entry *e)
+{
+	int64_t	 before;
+
+	if (e->val == STORE_UNKNOWN || e->sessions == 0)
+		return 0;
+	before = (int64_t)(e->val - STORE_HAD);
+	return (before + e->sessions > 0) - (before > 0);
+}
+
+/*
+ * Turns the sessions the transaction inserted and deleted into the
+ * changes of readers and tabs of the pages it touched and of the site,
+ * and stamps them with a new sequence number, so that readers fetch only
+ * what changed; raises the peaks.  Forgets the changes; returns the
+ * number of pages touched or HN_EDB.  A batch that inserted and deleted
+ * nothing changed no count.
+ */
+static int
+store_recount(struct hn_store *s, int64_t now)
+{
+	struct store_set	*t = &s->touched;
+	struct store_entry	*e, *p;
+	sqlite3_stmt		*st;
+	int64_t			 seq = 0, site = 0;
+	int			 n = (int)t->n, err = HN_OK;
+
+	if (n == 0)
+		goto done;
+	if (store_count_before(s, SR_PAIRS, &s->pairs) < 0 ||
+	    store_count_before(s, SR_VISITORS, &s->onsite) < 0) {
+		err = HN_EDB;
+		goto done;
+	}
+	for (e = NULL; (e = store_set_next(&s->pairs, e)) != NULL;) {
+		if (store_came(e) != 0 &&
+		    (p = store_set_find(t, e->key, strlen(e->key))) != NULL)
+			p->readers += store_came(e);
+	}
+	for (e = NULL; (e = store_set_next(&s->onsite, e)) != NULL;)
+		site += store_came(e);
+	st = s->st[ST_NEXT_SEQ];
+	if (sqlite3_step(st) == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (seq <= 0) {
+		err = HN_EDB;
+		goto done;
+	}
+	st = s->st[ST_PAGE_STAMP];
+	for (e = NULL; err == HN_OK && (e = store_set_next(t, e)) != NULL;) {
+		sqlite3_bind_text(st, 1, e->key, (int)e->len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, e->sessions);
+		sqlite3_bind_int64(st, 3, e->readers);
+		sqlite3_bind_int64(st, 4, seq);
+		sqlite3_bind_int64(st, 5, now);
+		if (store_step(s, ST_PAGE_STAMP, false) < 0)
+			err = HN_EDB;
+	}
+	st = s->st[ST_SITE_STAMP];
+	sqlite3_bind_int64(st, 1, site);
+	sqlite3_bind_int64(st, 2, seq);
+	sqlite3_bind_int64(st, 3, now);
+	if (err == HN_OK && store_step(s, ST_SITE_STAMP, false) < 0)
+		err = HN_EDB;
+done:
+	store_forget(s);
+	if (err < 0) {
+		log_warnx("%s: the counts were not changed", __func__);
+		return HN_EDB;
+	}
+	return n;
 }
 
 /* Applies ops[start] to ops[end - 1] one by one.  0, HN_EDB or HN_ENOMEM
@@ -1428,7 +1802,7 @@ fail:
 	store_rollback(s);
 	s->nlimit = 0;
 	store_seg_clear(&s->seg);
-	store_set_clear(&s->touched);
+	store_forget(s);
 	return HN_EDB;
 }
 
@@ -1568,6 +1942,9 @@ hn_store_close(struct hn_store *s)
 		}
 	}
 	store_set_free(&s->touched);
+	store_set_free(&s->pairs);
+	store_set_free(&s->onsite);
+	free(s->pair);
 	store_set_free(&s->seg.joins);
 	store_set_free(&s->seg.leaves);
 	store_set_free(&s->seg.taken);

@@ -216,27 +216,50 @@ sql_exec(const char *sql)
 
 /*
  * The store's central promise (NOTES in store.c): the counts in pages and
- * site always agree with the sessions rows they are derived from.
+ * site always agree with the sessions rows they are derived from, here in
+ * the database at path.
  */
 static void
-ck_consistent(void)
+ck_consistent_at(const char *path)
 {
-	int64_t	 v;
-
-	v = sql_int("SELECT count(*) FROM pages p WHERE readers !="
+	static const char *const sql[] = {
+	    "SELECT count(*) FROM pages p WHERE readers !="
 	    " (SELECT count(DISTINCT visitor) FROM sessions s"
 	    "  WHERE s.page = p.page)"
 	    " OR tabs != (SELECT count(*) FROM sessions s"
-	    "  WHERE s.page = p.page)");
-	ck_assert_msg(v == 0, "%lld pages disagree with their sessions",
-	    (long long)v);
-	v = sql_int("SELECT count(*) FROM sessions s WHERE NOT EXISTS"
-	    " (SELECT 1 FROM pages p WHERE p.page = s.page)");
-	ck_assert_msg(v == 0, "%lld sessions on pages never counted",
-	    (long long)v);
-	v = sql_int("SELECT (SELECT readers FROM site WHERE id = 1) -"
-	    " (SELECT count(DISTINCT visitor) FROM sessions)");
-	ck_assert_msg(v == 0, "site readers off by %lld", (long long)v);
+	    "  WHERE s.page = p.page)",
+	    "SELECT count(*) FROM sessions s WHERE NOT EXISTS"
+	    " (SELECT 1 FROM pages p WHERE p.page = s.page)",
+	    "SELECT (SELECT readers FROM site WHERE id = 1) -"
+	    " (SELECT count(DISTINCT visitor) FROM sessions)",
+	};
+	static const char *const what[] = {
+	    "pages disagree with their sessions",
+	    "sessions on pages never counted",
+	    "site readers off by",
+	};
+	sqlite3		*db = NULL;
+	sqlite3_stmt	*st;
+	size_t		 i;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	for (i = 0; i < LEN(sql); i++) {
+		ck_assert_int_eq(sqlite3_prepare_v2(db, sql[i], -1, &st, NULL),
+		    SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_msg(sqlite3_column_int64(st, 0) == 0, "%s: %s %lld",
+		    path, what[i], (long long)sqlite3_column_int64(st, 0));
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+}
+
+static void
+ck_consistent(void)
+{
+	ck_consistent_at(dbpath);
 }
 
 static int64_t
@@ -583,11 +606,15 @@ START_TEST(test_migrate_from_4)
 	w = open_writer(STALE, GRACE, T0 + 600);
 	ck_assert_int_eq(sql_int("PRAGMA user_version"), HN_STORE_SCHEMA);
 	/* 5 dropped the owner index; 6 brought the visitor index back for
-	 * the triggers that keep the counts. */
+	 * the triggers that kept the counts; 7 dropped the triggers and put
+	 * one index on (visitor, page) for the page and visitor indexes. */
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE"
 	    " name = 'sessions_owner'"), 0);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE"
-	    " type = 'trigger' OR name = 'sessions_visitor'"), 3);
+	    " type = 'trigger' OR name IN ('sessions_page',"
+	    " 'sessions_visitor')"), 0);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE"
+	    " name = 'sessions_visitor_page'"), 1);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM sessions"), 3);
 	ck_counts(w, "/a", 2, 2, 2);
 	ck_counts(w, "/b", 1, 1, 2);
@@ -603,6 +630,129 @@ START_TEST(test_migrate_from_4)
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM owners"), 1);
 	ck_counts(w, "/a", 1, 1, 1);
 	ck_counts(w, "/b", 0, 0, 1);
+	ck_consistent();
+	hn_store_close(w);
+}
+END_TEST
+
+/*
+ * A database of schema 6 (counts kept by triggers, indexes on (page,
+ * visitor) and on visitor) migrates on open: the triggers and both
+ * indexes go, one index on (visitor, page) comes, and the rows, counts
+ * and peaks stay; the counts then follow the sessions as before.
+ */
+START_TEST(test_migrate_from_6)
+{
+	static const char *const v6 =
+	    "CREATE TABLE owners(id TEXT PRIMARY KEY, pid INTEGER NOT NULL,"
+	    " host TEXT NOT NULL, started INTEGER NOT NULL,"
+	    " beat INTEGER NOT NULL);"
+	    "CREATE INDEX owners_beat ON owners(beat);"
+	    "CREATE TABLE sessions(sid TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+	    " page TEXT NOT NULL, visitor TEXT NOT NULL,"
+	    " created INTEGER NOT NULL, ended INTEGER, beat INTEGER);"
+	    "CREATE INDEX sessions_page ON sessions(page, visitor);"
+	    "CREATE INDEX sessions_ended ON sessions(ended)"
+	    " WHERE ended IS NOT NULL;"
+	    "CREATE INDEX sessions_beat ON sessions(beat)"
+	    " WHERE beat IS NOT NULL;"
+	    "CREATE INDEX sessions_visitor ON sessions(visitor);"
+	    "CREATE TABLE pages(page TEXT PRIMARY KEY,"
+	    " readers INTEGER NOT NULL DEFAULT 0,"
+	    " tabs INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL DEFAULT 0,"
+	    " peak INTEGER NOT NULL DEFAULT 0, peak_at INTEGER);"
+	    "CREATE INDEX pages_seq ON pages(seq);"
+	    "CREATE TABLE site(id INTEGER PRIMARY KEY CHECK (id = 1),"
+	    " seq INTEGER NOT NULL, readers INTEGER NOT NULL,"
+	    " peak INTEGER NOT NULL, peak_at INTEGER);"
+	    "CREATE TABLE samples(minute INTEGER PRIMARY KEY,"
+	    " site INTEGER NOT NULL, top TEXT NOT NULL);"
+	    "CREATE TABLE series(owner TEXT NOT NULL, name TEXT NOT NULL,"
+	    " value REAL NOT NULL, PRIMARY KEY (owner, name)) WITHOUT ROWID;"
+	    "CREATE TRIGGER sessions_in AFTER INSERT ON sessions BEGIN"
+	    "  INSERT INTO pages(page, tabs, readers) VALUES (NEW.page, 1,"
+	    "   NOT EXISTS (SELECT 1 FROM sessions WHERE page = NEW.page"
+	    "    AND visitor = NEW.visitor AND rowid <> NEW.rowid))"
+	    "   ON CONFLICT(page) DO UPDATE SET tabs = tabs + 1,"
+	    "   readers = readers + excluded.readers;"
+	    "  UPDATE site SET readers = readers + NOT EXISTS"
+	    "   (SELECT 1 FROM sessions WHERE visitor = NEW.visitor"
+	    "    AND rowid <> NEW.rowid) WHERE id = 1;"
+	    "END;"
+	    "CREATE TRIGGER sessions_out AFTER DELETE ON sessions BEGIN"
+	    "  UPDATE pages SET tabs = tabs - 1, readers = readers - NOT EXISTS"
+	    "   (SELECT 1 FROM sessions WHERE page = OLD.page"
+	    "    AND visitor = OLD.visitor) WHERE page = OLD.page;"
+	    "  UPDATE site SET readers = readers - NOT EXISTS"
+	    "   (SELECT 1 FROM sessions WHERE visitor = OLD.visitor) WHERE id = 1;"
+	    "END;"
+	    "PRAGMA user_version = 6;"
+	    "INSERT INTO site VALUES (1, 0, 0, 0, NULL);"
+	    /* A live owner: v1 has two tabs on /a and one on /b, v2 one on
+	     * /a, leaving.  The triggers count them; /a had a peak of 5. */
+	    "INSERT INTO owners VALUES ('0123456789abcdef', 1, 'h', 1000000,"
+	    " 1000000);"
+	    "INSERT INTO sessions VALUES"
+	    " ('s1', '0123456789abcdef', '/a', 'v1', 1000000, NULL, NULL),"
+	    " ('s2', '0123456789abcdef', '/a', 'v2', 1000000, 1000500, NULL),"
+	    " ('s3', '0123456789abcdef', '/b', 'v1', 1000000, NULL, NULL),"
+	    " ('s4', '0123456789abcdef', '/a', 'v1', 1000000, NULL, NULL);"
+	    "UPDATE pages SET seq = 1, peak = 5, peak_at = 999000"
+	    " WHERE page = '/a';"
+	    "UPDATE pages SET seq = 1, peak = 1, peak_at = 1000000"
+	    " WHERE page = '/b';"
+	    "UPDATE site SET seq = 1, peak = 2, peak_at = 1000000;";
+	struct hn_store	*w;
+	sqlite3		*db;
+	char		*msg = NULL;
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, v6, NULL, NULL, &msg) == SQLITE_OK,
+	    "%s", msg ? msg : "?");
+	sqlite3_close(db);
+	/* As the triggers left them. */
+	ck_assert_int_eq(sql_int("SELECT readers * 10 + tabs FROM pages"
+	    " WHERE page = '/a'"), 23);
+	ck_consistent();
+
+	w = open_writer(STALE, GRACE, T0 + 600);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), HN_STORE_SCHEMA);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE"
+	    " type = 'trigger' OR name IN ('sessions_page',"
+	    " 'sessions_visitor')"), 0);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE"
+	    " name = 'sessions_visitor_page'"), 1);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM sessions"), 4);
+	ck_counts(w, "/a", 2, 3, 2);
+	ck_counts(w, "/b", 1, 1, 2);
+	ck_assert_int_eq(sql_int("SELECT peak FROM pages WHERE page = '/a'"),
+	    5);
+	ck_consistent();
+
+	/* v2 reloads /a: its leaving s2 is taken over, nothing changes. */
+	join(w, "s5", "/a", "v2", T0 + 700);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM sessions"
+	    " WHERE sid = 's2'"), 0);
+	ck_counts(w, "/a", 2, 3, 2);
+	/* A new visitor on a new page. */
+	join(w, "s6", "/c", "v3", T0 + 700);
+	ck_counts(w, "/c", 1, 1, 3);
+	/* v1 closes one of its two tabs on /a, then its only one on /b:
+	 * still a reader of /a and of the site. */
+	end(w, HN_OP_DROP, "s1", T0 + 710);
+	ck_counts(w, "/a", 2, 2, 3);
+	end(w, HN_OP_DROP, "s3", T0 + 720);
+	ck_counts(w, "/b", 0, 0, 3);
+	ck_consistent();
+
+	/* The old owner, silent, is reaped with its last session (s4):
+	 * v1 is gone from /a and from the site. */
+	tick(w, true, T0 + 700 + STALE);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM owners"), 1);
+	ck_counts(w, "/a", 1, 1, 2);
+	ck_counts(w, "/c", 1, 1, 2);
+	ck_assert_int_eq(sql_int("SELECT peak FROM pages WHERE page = '/a'"),
+	    5);
 	ck_consistent();
 	hn_store_close(w);
 }
@@ -1275,6 +1425,8 @@ START_TEST(test_batch_as_one_by_one)
 		i = i > 40 ? i - 40 : 0;
 		ck_assert_msg(strcmp(a, b) == 0, "round %d: one by one "
 		    "\"%.120s\", in batches \"%.120s\"", round, a + i, b + i);
+		ck_consistent_at(dbpath);
+		ck_consistent_at(path);
 	}
 	ck_consistent();
 	hn_store_close(many);
@@ -1973,6 +2125,7 @@ store_suite(void)
 	tcase_add_test(tc, test_open_again);
 	tcase_add_test(tc, test_open_newer_schema);
 	tcase_add_test(tc, test_migrate_from_4);
+	tcase_add_test(tc, test_migrate_from_6);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("counts");
