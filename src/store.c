@@ -401,6 +401,7 @@ struct hn_store {
 	 * hn_store_apply() refused of its ops */
 	unsigned	 max_visitor;
 	struct store_set visitors;		/* visitor -> live sessions */
+	struct store_set joined;		/* sids the batch joined */
 	bool		*refused;
 	struct hn_op	*kept;			/* the ops not refused */
 	size_t		 nlimit, limit_cap;
@@ -1609,17 +1610,14 @@ store_visitor_live(struct hn_store *s, const char *visitor, const char *sid)
 /* Whether op (a leave) ends a live session of its visitor: one in the
  * table, or one an earlier op of the batch joined. */
 static int
-store_leave_counts(struct hn_store *s, const struct hn_op *ops, size_t i)
+store_leave_counts(struct hn_store *s, const struct hn_op *op)
 {
 	sqlite3_stmt	*st = s->st[ST_SESSION_LIVE];
-	size_t		 j;
 
-	for (j = 0; j < i; j++)
-		if (ops[j].kind == HN_OP_JOIN && !s->refused[j] &&
-		    strcmp(ops[j].sid, ops[i].sid) == 0)
-			return 1;
-	sqlite3_bind_text(st, 1, ops[i].sid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, ops[i].visitor, -1, SQLITE_STATIC);
+	if (store_set_find(&s->joined, op->sid, strlen(op->sid)) != NULL)
+		return 1;
+	sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->visitor, -1, SQLITE_STATIC);
 	return store_any(s, ST_SESSION_LIVE);
 }
 
@@ -1661,6 +1659,7 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 	}
 	/* The visitors that gain sessions; only their leaves matter. */
 	store_set_clear(&s->visitors);
+	store_set_clear(&s->joined);
 	for (i = 0; i < n; i++) {
 		op = &ops[i];
 		if ((op->kind == HN_OP_JOIN || op->kind == HN_OP_BEAT) &&
@@ -1689,11 +1688,15 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 			if (e->val >= s->max_visitor) {
 				s->refused[i] = true;
 				nref++;
-			} else
-				e->val++;
+				break;
+			}
+			e->val++;
+			if (op->kind == HN_OP_JOIN && store_set_add(&s->joined,
+			    op->sid, strlen(op->sid), i) < 0)
+				return HN_ENOMEM;
 			break;
 		case HN_OP_LEAVE:
-			if ((rc = store_leave_counts(s, ops, i)) < 0)
+			if ((rc = store_leave_counts(s, op)) < 0)
 				return HN_EDB;
 			if (rc == 1 && e->val > 0)
 				e->val--;
@@ -1949,6 +1952,7 @@ hn_store_close(struct hn_store *s)
 	store_set_free(&s->seg.leaves);
 	store_set_free(&s->seg.taken);
 	store_set_free(&s->visitors);
+	store_set_free(&s->joined);
 	free(s->refused);
 	free(s->kept);
 	for (i = 0; i < SR_COUNT_; i++)

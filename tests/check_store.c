@@ -2107,6 +2107,17 @@ START_TEST(test_visitor_limit)
 	join(w1, "a6", "/s", "v", T0 + 7);
 	ck_assert(!hn_store_refused(w1, 0));
 	ck_assert_int_eq(hn_store_visitor_live(w1, "v", NULL), 3);
+	/* A session joined and left within one batch makes room too. */
+	hn_store_set_limits(w2, 2);
+	op_join(&ops[0], "d1", "/t", "y");
+	op_join(&ops[1], "d2", "/t", "y");
+	op_end(&ops[2], HN_OP_LEAVE, "d1");
+	snprintf(ops[2].visitor, sizeof(ops[2].visitor), "y");
+	op_join(&ops[3], "d3", "/u", "y");
+	ck_assert_int_ge(hn_store_apply(w2, ops, 4, false, T0 + 8), 0);
+	for (i = 0; i < 4; i++)
+		ck_assert(!hn_store_refused(w2, i));
+	ck_assert_int_eq(hn_store_visitor_live(w2, "y", NULL), 2);
 	hn_store_close(w2);
 	hn_store_close(w1);
 }
