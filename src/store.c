@@ -722,14 +722,14 @@ store_deleted(struct hn_store *s, sqlite3_stmt *st)
 	    (const char *)sqlite3_column_text(st, 1), -1);
 }
 
-/* Runs a prepared statement to its end; with deleted, each row of its
- * RETURNING page, visitor is a deleted session (store_change).  Returns
- * rows changed, HN_EDB or HN_ENOMEM. */
+/* Runs st to its end; with deleted, each row of its RETURNING page,
+ * visitor is a deleted session (store_change).  what names it in a
+ * warning.  Returns rows changed, HN_EDB or HN_ENOMEM. */
 static int
-store_step(struct hn_store *s, int which, bool deleted)
+store_drain(struct hn_store *s, sqlite3_stmt *st, const char *what,
+    bool deleted)
 {
-	sqlite3_stmt	*st = s->st[which];
-	int		 rc, err = HN_OK;
+	int	 rc, err = HN_OK;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (deleted && err == HN_OK)
@@ -738,7 +738,7 @@ store_step(struct hn_store *s, int which, bool deleted)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
-		store_warn(s, "%s: %s: %s", __func__, store_sql[which],
+		store_warn(s, "%s: %s: %s", __func__, what,
 		    sqlite3_errmsg(s->db));
 		return HN_EDB;
 	}
@@ -748,6 +748,13 @@ store_step(struct hn_store *s, int which, bool deleted)
 		return err;
 	}
 	return sqlite3_changes(s->db);
+}
+
+/* A prepared statement of store_sql run to its end (store_drain). */
+static int
+store_step(struct hn_store *s, int which, bool deleted)
+{
+	return store_drain(s, s->st[which], store_sql[which], deleted);
 }
 
 /* Runs a query bound by the caller: 1 when it returns a row, 0 when not,
@@ -1127,28 +1134,11 @@ store_rows_bind(struct hn_store *s, int which, size_t r, int col,
 	    text, -1, SQLITE_STATIC);
 }
 
-/* Runs segment statement which; with deleted, each row of its RETURNING
- * page, visitor is a deleted session.  Rows changed, HN_EDB or
- * HN_ENOMEM. */
+/* Runs segment statement which (store_drain). */
 static int
 store_rows_run(struct hn_store *s, int which, bool deleted)
 {
-	sqlite3_stmt	*st = s->rows[which];
-	int		 rc, err = HN_OK;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (deleted && err == HN_OK)
-			err = store_deleted(s, st);
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
-		return HN_EDB;
-	}
-	if (err < 0)
-		return err;
-	return sqlite3_changes(s->db);
+	return store_drain(s, s->rows[which], "segment", deleted);
 }
 
 /* Notes what the visitors of the joins among ops[*next] to ops[upto - 1]
