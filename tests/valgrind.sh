@@ -22,6 +22,14 @@
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# herenow takes every HERENOW_ variable for a config key and refuses one
+# it does not know: what a caller exported (tests/run.sh exports
+# HERENOW_TEST_DIR and HERENOW_BIN for the integration tests) must not
+# reach the processes run here, which get what they need below.
+for v in $(compgen -e); do
+	case $v in HERENOW_*) unset "$v" ;; esac
+done
+
 build=
 while [ $# -gt 0 ]; do
 	case $1 in
