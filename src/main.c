@@ -253,9 +253,10 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
-	/* Before any thread starts: SIGPIPE ignored everywhere, the stop
-	 * signals blocked everywhere (the loop lets them in while it waits;
-	 * libfcgi installs no handler over ours). */
+	/* Before any thread starts: SIGPIPE ignored everywhere (FCGX_Init
+	 * puts libfcgi's handler over it: hn_fcgi_start ignores it again),
+	 * the stop signals blocked everywhere (the loop lets them in while
+	 * it waits). */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);

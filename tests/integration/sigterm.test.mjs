@@ -4,6 +4,7 @@
 
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { startServer, waitFor, summary, ms, alive } from './harness.mjs';
 
 let server;
@@ -17,6 +18,27 @@ afterEach(() => {
 });
 after(async () => {
 	await server?.stop();
+});
+
+// The signal masks of a process, from /proc: { ign, cgt } as BigInts.
+function signalMasks(pid) {
+	const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+	const mask = (name) => BigInt('0x' +
+	    new RegExp(`^${name}:\\s+([0-9a-f]+)$`, 'm').exec(status)[1]);
+	return { ign: mask('SigIgn'), cgt: mask('SigCgt') };
+}
+
+test('a FastCGI process ignores SIGPIPE: a write to a reader who left costs no signal (libfcgi\'s own handler is replaced)',
+    { timeout: 30000 }, async () => {
+	await waitFor(() => server.children().length === 2, 10000,
+	    'lighttpd to run 2 herenow processes');
+	const pipe = 1n << 12n;		// SIGPIPE is 13
+	for (const pid of server.children()) {
+		const { ign, cgt } = signalMasks(pid);
+		assert.ok((ign & pipe) !== 0n && (cgt & pipe) === 0n,
+		    `process ${pid}: SigIgn ${ign.toString(16)} ` +
+		    `SigCgt ${cgt.toString(16)}`);
+	}
 });
 
 test('SIGTERM of a herenow process: it exits within 2 s and its readers leave the count at once',
