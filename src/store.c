@@ -1581,9 +1581,9 @@ store_apply_ops(struct hn_store *s, const struct hn_op *ops, size_t n,
 	return store_seg_end(s, ops, n, now);
 }
 
-/* The visitor's live sessions other than sid's; HN_EDB. */
-static int
-store_visitor_live(struct hn_store *s, const char *visitor, const char *sid)
+int
+hn_store_visitor_live(struct hn_store *s, const char *visitor,
+    const char *sid)
 {
 	sqlite3_stmt	*st = s->st[ST_VISITOR_LIVE];
 	int		 rc;
@@ -1667,7 +1667,7 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 		if (e->val == STORE_UNCOUNTED) {
 			/* Before the op: every live session of the visitor
 			 * but the one a join or beat would write. */
-			if ((rc = store_visitor_live(s, op->visitor,
+			if ((rc = hn_store_visitor_live(s, op->visitor,
 			    op->kind == HN_OP_LEAVE ? NULL : op->sid)) < 0)
 				return HN_EDB;
 			e->val = (size_t)rc;
@@ -1716,12 +1716,6 @@ hn_store_refused(const struct hn_store *s, size_t i)
 	return i < s->nlimit && s->refused[i];
 }
 
-int
-hn_store_visitor_live(struct hn_store *s, const char *visitor,
-    const char *sid)
-{
-	return store_visitor_live(s, visitor, sid);
-}
 
 int
 hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
