@@ -6,6 +6,7 @@
  * scanner, never a JSON library.  Loopback only.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -668,21 +669,78 @@ report_missing(const char *scenario)
 }
 
 /*
+ * A /proc stat file: the name (comm) into name, and CPU time (user +
+ * system) in clock ticks, or -1.
+ */
+static long
+stat_ticks(const char *path, char *name, size_t size)
+{
+	char		 buf[1024], *p, *q;
+	unsigned long	 ut = 0, st = 0;
+	long		 ticks = -1;
+	FILE		*f;
+
+	snprintf(name, size, "?");
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	/* Fields 14 and 15, counted after the ")" of comm. */
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%lu %lu", &ut, &st) == 2) {
+		ticks = (long)(ut + st);
+		if ((q = strchr(buf, '(')) != NULL && q < p) {
+			*p = '\0';
+			/* One word for the result line. */
+			for (p = q + 1; *p != '\0'; p++)
+				if (*p == ' ' || *p == '=')
+					*p = '_';
+			snprintf(name, size, "%s", q + 1);
+		}
+	}
+	fclose(f);
+	return ticks;
+}
+
+/* Each thread of pid: its name and CPU time so far (where it goes). */
+static void
+thread_sample(const char *phase, int pid, long tck)
+{
+	char		 path[64], tpath[300], name[32];
+	struct dirent	*e;
+	long		 ticks;
+	DIR		*d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(tpath, sizeof(tpath), "%s/%s/stat", path, e->d_name);
+		if ((ticks = stat_ticks(tpath, name, sizeof(name))) < 0)
+			continue;
+		printf("thread phase=%s pid=%d tid=%s name=%s cpu_s=%.2f\n",
+		    phase, pid, e->d_name, name, (double)ticks / tck);
+	}
+	closedir(d);
+}
+
+/*
  * -m: what the server's processes use at each phase, read from /proc:
- * resident set and CPU time (user + system) so far.
+ * resident set and CPU time (user + system) so far, of each process and
+ * each of its threads.
  */
 static void
 proc_sample(const char *phase)
 {
-	char path[64], buf[1024], *p;
-	long rss_kb, tck = sysconf(_SC_CLK_TCK);
-	unsigned long ut, st;
+	char path[64], buf[1024], name[32];
+	long rss_kb, ticks, tck = sysconf(_SC_CLK_TCK);
 	FILE *f;
 	int i;
 
 	for (i = 0; i < g.npids; i++) {
 		rss_kb = -1;
-		ut = st = 0;
 		snprintf(path, sizeof(path), "/proc/%d/status", g.pids[i]);
 		if ((f = fopen(path, "r")) != NULL) {
 			while (fgets(buf, sizeof(buf), f) != NULL)
@@ -691,16 +749,11 @@ proc_sample(const char *phase)
 			fclose(f);
 		}
 		snprintf(path, sizeof(path), "/proc/%d/stat", g.pids[i]);
-		if ((f = fopen(path, "r")) != NULL) {
-			/* Fields 14 and 15, counted after the ")" of comm. */
-			if (fgets(buf, sizeof(buf), f) != NULL &&
-			    (p = strrchr(buf, ')')) != NULL)
-				sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u "
-				    "%*u %*u %*u %*u %lu %lu", &ut, &st);
-			fclose(f);
-		}
+		if ((ticks = stat_ticks(path, name, sizeof(name))) < 0)
+			ticks = 0;
 		printf("proc phase=%s pid=%d rss_kb=%ld cpu_s=%.2f\n", phase,
-		    g.pids[i], rss_kb, (double)(ut + st) / tck);
+		    g.pids[i], rss_kb, (double)ticks / tck);
+		thread_sample(phase, g.pids[i], tck);
 	}
 	fflush(stdout);
 }

@@ -233,6 +233,63 @@ for (const k of [...churn.keys()].sort()) {
 }
 p();
 
+// Where herenow's CPU in the churn goes, by thread (the load client reads
+// /proc/PID/task): share of a core over the churn, median of the runs.
+const threadKinds = [['herenow', 'event loop (broadcasts, streams)'],
+    ['hn-store', 'store thread (SQLite)'],
+    ['hn-accept', 'acceptor threads (requests, hand-off)']];
+const T = {};
+{
+	const rows = [];
+	for (const procs of ['1', '2']) {
+		const r = churn.get(`herenow|${procs}|sse|4000`);
+		if (!r)
+			continue;
+		for (const [name, what] of threadKinds) {
+			const pct = [];
+			for (const ls of r.values()) {
+				const c = ls.find((l) => l.what === 'churn');
+				if (!c || ls.find((l) => l.what === 'exit')?.rc !==
+				    '0')
+					continue;
+				const at = (ph) => {
+					const m = new Map();
+					for (const l of ls)
+						if (l.what === 'thread' &&
+						    l.role === 'herenow' &&
+						    l.name === name &&
+						    l.phase === ph)
+							m.set(l.tid,
+							    Number(l.cpu_s));
+					return m;
+				};
+				const a = at('churn_start'), e = at('churn_end');
+				if (e.size === 0)
+					continue;
+				let sum = 0;
+				for (const [tid, v] of e)
+					sum += v - (a.get(tid) ?? 0);
+				pct.push(100 * sum / (Number(c.run_ms) / 1000));
+			}
+			if (pct.length === 0)
+				continue;
+			T[`${procs}|${name}`] = median(pct);
+			rows.push(`| ${label('herenow', procs)} | ${what} | ` +
+			    `${fmt(median(pct))} |`);
+		}
+	}
+	if (rows.length > 0) {
+		p('herenow\'s share above, by thread (all herenow processes; ' +
+		    'the tunnel');
+		p('process has its own event loop and store thread):');
+		p();
+		p('| peer | thread | % of a core |');
+		p('|---|---|---:|');
+		rows.forEach((x) => p(x));
+		p();
+	}
+}
+
 p('## Store (group commit)');
 p();
 p('`store_bench`: the real store thread on a real SQLite file (WAL),');

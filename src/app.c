@@ -10,6 +10,10 @@
  * Each queue is a mutex-protected list with an eventfd or a condition
  * variable to wake its consumer.
  */
+#ifdef HAVE_CONFIG_H
+#include "config.h"		/* _GNU_SOURCE: pthread_setname_np */
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -275,12 +279,13 @@ hn_app_handoff(struct hn_app *app, const struct hn_handoff *h)
 		atomic_fetch_sub(&app->nstreams, 1);
 		return rc;
 	}
-	if ((n = malloc(sizeof(*n))) == NULL) {
+	if ((n = malloc(offsetof(struct hand_node, h) + HN_HANDOFF_SIZE(h)))
+	    == NULL) {
 		app_addr_release(app, slot);
 		atomic_fetch_sub(&app->nstreams, 1);
 		return HN_ENOMEM;
 	}
-	memcpy(&n->h, h, sizeof(*h));
+	memcpy(&n->h, h, HN_HANDOFF_SIZE(h));
 	n->h.slot = slot;
 	n->next = NULL;
 	pthread_mutex_lock(&app->hand_mu);
@@ -400,10 +405,25 @@ res_count_cb(void *arg, const char *page, long readers, long tabs)
 	res_add(arg, RES_COUNT, page, readers, tabs, NULL);
 }
 
-/* The counts of the pages a stream asked for, then its acknowledgement. */
+/* Whether page is among the n counts from changed on. */
+static bool
+res_has(const struct sres *changed, int n, const char *page)
+{
+	for (; changed != NULL && n > 0; changed = changed->next, n--)
+		if (strcmp(changed->page, page) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The counts of the pages a stream asked for, then its acknowledgement.
+ * A page among this round's changed counts (the first nchanged from
+ * changed) is not read again: its count is ahead of the answer in the
+ * same list.  Under churn that is every join's page.
+ */
 static void
 app_answer(struct hn_app *app, struct res_list *rl, struct sreq *r,
-    bool refused)
+    bool refused, const struct sres *changed, int nchanged)
 {
 	long	 readers, tabs, site;
 	int	 i;
@@ -413,7 +433,8 @@ app_answer(struct hn_app *app, struct res_list *rl, struct sreq *r,
 		return;
 	}
 	for (i = 0; i < r->npages; i++)
-		if (hn_store_count(app->store, r->pages[i], &readers, &tabs,
+		if (!res_has(changed, nchanged, r->pages[i]) &&
+		    hn_store_count(app->store, r->pages[i], &readers, &tabs,
 		    &site) == HN_OK)
 			res_add(rl, RES_COUNT, r->pages[i], readers, tabs,
 			    NULL);
@@ -460,7 +481,12 @@ store_main(void *arg)
 	uint64_t	 seq = 0, one = 1;
 	long		 site = 0;
 	bool		 quit = false, wrote, failed, put_series = false;
+	bool		 unread = false;
+	const struct sres *changed;	/* this round's counts */
+	int		 nchanged;
 
+	/* Named for top -H and bench/'s CPU by thread. */
+	pthread_setname_np(pthread_self(), "hn-store");
 	while (!quit) {
 		pthread_mutex_lock(&app->store_mu);
 		now = hn_now_ms();
@@ -548,6 +574,8 @@ store_main(void *arg)
 		}
 		rl.head = NULL;
 		rl.tail = &rl.head;
+		changed = NULL;
+		nchanged = 0;
 		if (failed) {
 			/*
 			 * New streams are not kept waiting for a database that
@@ -559,7 +587,8 @@ store_main(void *arg)
 
 			while ((r = *rp) != NULL) {
 				if (r->ack != NULL) {
-					app_answer(app, &rl, r, false);
+					app_answer(app, &rl, r, false, NULL,
+					    0);
 					r->ack = NULL;
 				}
 				if (r->op.kind == 0 && r->wait == NULL) {
@@ -605,11 +634,26 @@ store_main(void *arg)
 			else
 				next_sample = now + app->cfg.poll_interval_ms;
 		}
-		if (wrote || hn_store_changed(app->store) == 1) {
+		/*
+		 * Other processes' commits are read for our readers.  A
+		 * process that holds none (the tunnel process of a site read
+		 * over SSE, a FastCGI process between readers) leaves them
+		 * until it has one, then reads all of them at once: they are
+		 * read by sequence number, O(changed pages) either way.
+		 */
+		if (!wrote && hn_store_changed(app->store) == 1)
+			unread = true;
+		if (wrote || (unread && atomic_load(&app->nstreams) > 0)) {
+			unread = false;
 			struct res_list pages = { NULL, &pages.head };
 			if (hn_store_changes(app->store, &seq, &site,
 			    res_count_cb, &pages) >= 0) {
+				const struct sres *c;
+
 				res_add(&rl, RES_SITE, NULL, site, 0, NULL);
+				changed = pages.head;
+				for (c = changed; c != NULL; c = c->next)
+					nchanged++;
 				*rl.tail = pages.head;
 				if (pages.head != NULL)
 					rl.tail = pages.tail;
@@ -627,7 +671,8 @@ store_main(void *arg)
 			if (r->wait != NULL)
 				sync_done(r->wait, refused ? HN_ELIMIT : HN_OK);
 			if (r->ack != NULL)
-				app_answer(app, &rl, r, refused);
+				app_answer(app, &rl, r, refused, changed,
+				    nchanged);
 			free(r);
 		}
 		if (rl.head != NULL) {

@@ -30,8 +30,17 @@ struct hn_handoff {
 	char		 addr[HN_ADDR_KEY_MAX];	/* hn_addr_client(); "" none */
 	struct addr_slot *slot;		/* its count, once taken */
 	int		 nwatch;
-	char		 watch[HN_WATCH_MAX][HN_PAGE_MAX + 1];
+	char		 watch[HN_WATCH_MAX][HN_PAGE_MAX + 1];	/* keep last */
 };
+/*
+ * A hand-off is 13 kB with every watch slot, almost all of it unused: it
+ * is cleared, copied and queued only up to the slots in use (under churn
+ * the whole struct, copied twice a join, was most of an acceptor's
+ * memory traffic).
+ */
+#define HN_HANDOFF_HEAD		offsetof(struct hn_handoff, watch)
+#define HN_HANDOFF_SIZE(h)	(HN_HANDOFF_HEAD + \
+				    (size_t)(h)->nwatch * sizeof((h)->watch[0]))
 
 /* app.c */
 /* Opens the store, starts the store thread and builds the loop.

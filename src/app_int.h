@@ -94,6 +94,7 @@ struct addr_slot {
 };
 #define APP_ADDR_BUCKETS	1024
 
+/* Allocated only as far as h's watch slots in use (HN_HANDOFF_SIZE). */
 struct hand_node {
 	struct hand_node	*next;
 	struct hn_handoff	 h;

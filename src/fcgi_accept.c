@@ -6,10 +6,27 @@
  *
  * NOTES: the hand-off frees libfcgi's streams and parameters with
  * FCGX_Free(req, 0), which does not close the connection, and forgets the
- * descriptor (ipcFd = -1) so that the next FCGX_Accept_r accepts a new
- * one.  lighttpd opens one connection per request (no FCGI_KEEP_CONN), so
- * the socket carries nothing else.
+ * descriptor (ipcFd = -1).  lighttpd opens one connection per request (no
+ * FCGI_KEEP_CONN), so the socket carries nothing else.
+ *
+ * Each thread accepts the connection itself and gives it to FCGX_Accept_r
+ * as an open connection (ipcFd set, keepConnection so that the finish at
+ * its start keeps it), which then only reads the request.  libfcgi's own
+ * accept costs four system calls more per request (a record lock taken
+ * and given back with fcntl, and a poll for the first bytes) and wants
+ * the threads to take turns under a mutex: under bench/'s churn that was
+ * a fifth of the acceptors' CPU.  Threads blocked in accept(2) on one
+ * socket are woken one per connection.  A receive timeout stands in for
+ * the poll, and does more: a connection that sends no request, or half a
+ * one, within ACCEPT_READ_S is closed (libfcgi's poll only saw whether a
+ * first byte came, and a thread then waited for the rest for good).
+ * With FCGI_WEB_SERVER_ADDRS set (libfcgi's check of a TCP peer's
+ * address) libfcgi accepts, as before.
  */
+#ifdef HAVE_CONFIG_H
+#include "config.h"	/* _GNU_SOURCE: accept4, pthread_setname_np */
+#endif
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,10 +43,12 @@
 #include "app.h"
 
 #define ACCEPT_BACKLOG	1024
+#define ACCEPT_READ_S	2	/* for the request, once accepted */
 
 struct acceptor {
 	struct hn_fcgi		*shared;
 	struct hn_store		*reader;	/* this thread's connection */
+	struct hn_handoff	*h;		/* this thread's, reused */
 	pthread_t		 thread;
 	bool			 started;
 };
@@ -36,7 +56,8 @@ struct acceptor {
 struct hn_fcgi {
 	struct hn_app		*app;
 	int			 lfd;
-	pthread_mutex_t		 mu;	/* one thread in accept() at a time */
+	bool			 own_accept;
+	pthread_mutex_t		 mu;	/* libfcgi's accept: one at a time */
 	int			 n;
 	struct acceptor		*threads;
 };
@@ -84,7 +105,7 @@ handle(struct acceptor *a, FCGX_Request *req)
 	const struct hn_config	*cfg = hn_app_config(app);
 	struct hn_request	 rq;
 	struct hn_reply		 rp;
-	struct hn_handoff	*h;
+	struct hn_handoff	*h = a->h;
 	const char		*uri;
 	char			 ep[64], body[HN_BODY_MAX];
 	bool			 taken = false;
@@ -121,12 +142,6 @@ handle(struct acceptor *a, FCGX_Request *req)
 	/* lighttpd 1.4.69 forwards HTTP_UPGRADE too but cannot tunnel: only
 	 * the operator knows (DESIGN §3). */
 	rq.can_upgrade = cfg->fastcgi_upgrade;
-	if ((h = malloc(sizeof(*h))) == NULL) {
-		snprintf(rp.status, sizeof(rp.status), "503 Service Unavailable");
-		hn_json_error(rp.body, sizeof(rp.body), "busy", "out of memory");
-		send_reply(req, &rp);
-		return false;
-	}
 	if (hn_route(cfg, a->reader, &rq, &rp, h) == HN_ROUTE_STREAM) {
 		h->in_fd = h->out_fd = req->ipcFd;
 		h->reqid = (uint16_t)req->requestId;
@@ -163,8 +178,52 @@ handle(struct acceptor *a, FCGX_Request *req)
 		send_reply(req, &rp);
 	}
 	free(rp.big);
-	free(h);
 	return taken;
+}
+
+/*
+ * The next request, as FCGX_Accept_r returns it: 0, or < 0 when accepting
+ * failed (our shutdown() among others).
+ *
+ * Our own accept: the request was initialised without a listening socket,
+ * so when a connection brings no request within ACCEPT_READ_S (or a
+ * broken one), libfcgi closes it and returns instead of accepting the
+ * next one itself, where no read timeout would be set.  detached makes
+ * that close a plain one: libfcgi would otherwise wait up to 2 s more for
+ * the other side to hang up.
+ */
+static int
+acceptor_next(struct hn_fcgi *f, FCGX_Request *req)
+{
+	struct timeval	 tv = { ACCEPT_READ_S, 0 };
+	int		 fd, rc;
+
+	if (!f->own_accept) {
+		pthread_mutex_lock(&f->mu);
+		rc = FCGX_Accept_r(req);
+		pthread_mutex_unlock(&f->mu);
+		return rc;
+	}
+	for (;;) {
+		/* The last request's connection is closed or handed off. */
+		do {
+			fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+		} while (fd < 0 && (errno == EINTR || errno == ECONNABORTED) &&
+		    !hn_app_stopping());
+		if (fd < 0)
+			return errno > 0 ? -errno : -1;
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+			log_warn("%s: SO_RCVTIMEO", __func__);
+		req->ipcFd = fd;
+		req->keepConnection = 1;
+		req->detached = 1;
+		if (FCGX_Accept_r(req) == 0) {
+			req->detached = 0;	/* a reply ends as libfcgi ends it */
+			return 0;
+		}
+		log_debug("%s: a connection without a request in %d s: closed",
+		    __func__, ACCEPT_READ_S);
+	}
 }
 
 static void *
@@ -175,14 +234,15 @@ acceptor_main(void *arg)
 	struct timespec		 pause = { 0, 50 * 1000000 };
 	int			 rc;
 
-	if (FCGX_InitRequest(&req, a->shared->lfd, 0) != 0) {
+	/* Named for top -H and bench/'s CPU by thread. */
+	pthread_setname_np(pthread_self(), "hn-accept");
+	if (FCGX_InitRequest(&req, a->shared->own_accept ? -1 :
+	    a->shared->lfd, 0) != 0) {
 		log_warnx("%s: FCGX_InitRequest failed", __func__);
 		return NULL;
 	}
 	for (;;) {
-		pthread_mutex_lock(&a->shared->mu);
-		rc = FCGX_Accept_r(&req);
-		pthread_mutex_unlock(&a->shared->mu);
+		rc = acceptor_next(a->shared, &req);
 		if (hn_app_stopping())
 			break;
 		if (rc < 0) {
@@ -230,11 +290,16 @@ hn_fcgi_start(struct hn_app *app, int lfd, int n, char *err, size_t errsz)
 	}
 	f->app = app;
 	f->lfd = lfd;
+	f->own_accept = getenv("FCGI_WEB_SERVER_ADDRS") == NULL;
 	f->n = n;
 	pthread_mutex_init(&f->mu, NULL);
 	for (i = 0; i < n; i++) {
 		a = &f->threads[i];
 		a->shared = f;
+		if ((a->h = malloc(sizeof(*a->h))) == NULL) {
+			snprintf(err, errsz, "out of memory");
+			goto fail;
+		}
 		a->reader = hn_store_open(cfg->db, 0, cfg->stale_after_ms,
 		    cfg->leave_grace_ms, hn_now_ms(), err, errsz);
 		if (a->reader == NULL)
@@ -266,6 +331,7 @@ hn_fcgi_stop(struct hn_fcgi *f)
 		if (f->threads[i].started)
 			pthread_join(f->threads[i].thread, NULL);
 		hn_store_close(f->threads[i].reader);
+		free(f->threads[i].h);
 	}
 	pthread_mutex_destroy(&f->mu);
 	free(f->threads);

@@ -283,8 +283,9 @@ bool		 hn_store_refused(const struct hn_store *, size_t i);
 /* The visitor's live sessions other than sid's (NULL: all), or HN_EDB. */
 int		 hn_store_visitor_live(struct hn_store *, const char *visitor,
 		    const char *sid);
-/* Milliseconds since the epoch when the first session in grace expires
- * (anybody's: a polling client's session has no owner), or INT64_MAX. */
+/* Milliseconds since the epoch when the first of our sessions in grace
+ * expires (or a polling client's, which has no owner), or INT64_MAX.
+ * Other owners' leavers are theirs to wake for. */
 int64_t		 hn_store_next_expiry(struct hn_store *);
 /* 1 when another connection committed since the last call, 0 if not,
  * HN_EDB. */
@@ -413,6 +414,7 @@ void		 hn_loop_free(struct hn_loop *);
 int		 hn_loop_watch(struct hn_loop *, int fd, int mask, hn_fd_cb *,
 		    void *arg);
 void		 hn_loop_unwatch(struct hn_loop *, int fd);
+void		 hn_loop_forget(struct hn_loop *, int fd);
 /* A timer slot: returns its id, or HN_ETOOBIG.  The callback's return
  * value re-arms it. */
 int		 hn_loop_timer(struct hn_loop *, int64_t due, hn_timer_cb *,

@@ -500,7 +500,7 @@ hn_route(const struct hn_config *cfg, struct hn_store *reader,
 	int		 rc;
 
 	memset(rp, 0, sizeof(*rp));
-	memset(h, 0, sizeof(*h));
+	memset(h, 0, HN_HANDOFF_HEAD);
 	if (strcmp(ep, "ws") == 0)
 		return route_ws(cfg, rq, rp, h);
 	if (strcmp(ep, "beat") == 0 || strcmp(ep, "leave") == 0)

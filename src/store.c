@@ -167,6 +167,7 @@ enum {
 	ST_SERIES_ORPHANS,
 	ST_VISITOR_LIVE,
 	ST_SESSION_LIVE,
+	ST_DATA_VERSION,
 	ST_COUNT_
 };
 
@@ -226,8 +227,15 @@ static const char *const store_sql[ST_COUNT_] = {
 	    "SELECT page, readers, tabs FROM pages WHERE seq > ?1",
 	[ST_SITE_READ] = "SELECT seq, readers FROM site WHERE id = 1",
 	[ST_COUNT] = "SELECT readers, tabs FROM pages WHERE page = ?1",
+	/* When the next of our leavers (or of the polling clients', which
+	 * have no owner) is due.  Every write transaction expires all that
+	 * are due, but only the owner is woken for them: under churn in
+	 * another process a process would otherwise open a write
+	 * transaction every tick for leavers that are not its own.  The
+	 * walk of sessions_ended stops at the first of ours. */
 	[ST_NEXT_EXPIRY] =
-	    "SELECT min(ended) FROM sessions WHERE ended IS NOT NULL",
+	    "SELECT min(ended) FROM sessions WHERE ended IS NOT NULL"
+	    " AND owner IN (?1, '')",
 	[ST_OWN_SESSIONS] =
 	    "DELETE FROM sessions WHERE owner = ?1 RETURNING page, visitor",
 	[ST_DEL_OWNER] = "DELETE FROM owners WHERE id = ?1",
@@ -269,6 +277,8 @@ static const char *const store_sql[ST_COUNT_] = {
 	[ST_SESSION_LIVE] =
 	    "SELECT 1 FROM sessions"
 	    " WHERE sid = ?1 AND visitor = ?2 AND ended IS NULL",
+	/* Polled every poll_interval: prepared once, like the rest. */
+	[ST_DATA_VERSION] = "PRAGMA data_version",
 	[ST_BEAT_STALE] =
 	    "DELETE FROM sessions WHERE beat IS NOT NULL AND beat <= ?1"
 	    " RETURNING page, visitor",
@@ -378,6 +388,7 @@ struct store_seg {
 struct hn_store {
 	sqlite3		*db;
 	sqlite3_stmt	*st[ST_COUNT_];
+	sqlite3_stmt	*tx[4];		/* store_tx_sql, prepared once */
 	sqlite3_stmt	*rows[SR_COUNT_];
 	/* The transaction's changes (store_change): of each page, of each
 	 * visitor's sessions there (key: page NUL visitor), of each
@@ -440,11 +451,38 @@ store_warn(struct hn_store *s, const char *fmt, ...)
 	s->warn_skipped = 0;
 }
 
+/*
+ * Transaction control, which every commit, count and change read runs:
+ * prepared once instead of parsed each time (under churn about two
+ * thousand times a second).
+ */
+static const char *const store_tx_sql[4] = {
+	"BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
+};
+
 static int
 store_exec(struct hn_store *s, const char *sql)
 {
-	char	*msg = NULL;
+	char		*msg = NULL;
+	sqlite3_stmt	*st;
+	size_t		 i;
 
+	for (i = 0; i < sizeof(s->tx) / sizeof(s->tx[0]); i++) {
+		if (strcmp(sql, store_tx_sql[i]) != 0)
+			continue;
+		if (s->tx[i] == NULL && sqlite3_prepare_v3(s->db, sql, -1,
+		    SQLITE_PREPARE_PERSISTENT, &s->tx[i], NULL) != SQLITE_OK)
+			break;		/* sqlite3_exec says why */
+		st = s->tx[i];
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			store_warn(s, "%s: %s: %s", __func__, sql,
+			    sqlite3_errmsg(s->db));
+			return HN_EDB;
+		}
+		sqlite3_reset(st);
+		return HN_OK;
+	}
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		store_warn(s, "%s: %s: %s", __func__, sql,
 		    msg ? msg : sqlite3_errmsg(s->db));
@@ -1799,6 +1837,7 @@ hn_store_next_expiry(struct hn_store *s)
 	sqlite3_stmt	*st = s->st[ST_NEXT_EXPIRY];
 	int64_t		 t = INT64_MAX;
 
+	sqlite3_bind_text(st, 1, s->owner, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    sqlite3_column_type(st, 0) != SQLITE_NULL)
 		t = sqlite3_column_int64(st, 0) + s->leave_grace_ms;
@@ -1813,12 +1852,10 @@ hn_store_changed(struct hn_store *s)
 	sqlite3_stmt	*st;
 	int64_t		 v = -1;
 
-	if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL)
-	    != SQLITE_OK)
-		return HN_EDB;
+	st = s->st[ST_DATA_VERSION];
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (v < 0)
 		return HN_EDB;
 	if (v == s->data_version)
@@ -1943,6 +1980,8 @@ hn_store_close(struct hn_store *s)
 		sqlite3_finalize(s->rows[i]);
 	for (i = 0; i < ST_COUNT_; i++)
 		sqlite3_finalize(s->st[i]);
+	for (i = 0; i < (int)(sizeof(s->tx) / sizeof(s->tx[0])); i++)
+		sqlite3_finalize(s->tx[i]);
 	sqlite3_close_v2(s->db);
 	free(s);
 }

@@ -893,9 +893,15 @@ stream_close(struct stream *st, bool normal, uint16_t ws_code)
 			log_debug("%s: end of %s: write failed", __func__,
 			    st->sid);
 	}
-	hn_loop_unwatch(app->loop, st->in_fd);
-	close(st->in_fd);
-	if (st->out_fd != st->in_fd) {
+	if (st->out_fd == st->in_fd) {
+		/* A socket accepted for this stream alone. */
+		hn_loop_forget(app->loop, st->in_fd);
+		close(st->in_fd);
+	} else {
+		/* CGI's pipes: the poller is told, whatever else holds
+		 * them. */
+		hn_loop_unwatch(app->loop, st->in_fd);
+		close(st->in_fd);
 		hn_loop_unwatch(app->loop, st->out_fd);
 		close(st->out_fd);
 	}
@@ -1052,7 +1058,7 @@ stream_on_tunnel(struct hn_loop *l, int fd, int events, void *arg)
 				log_warn("%s: accept", __func__);
 			return;
 		}
-		memset(&h, 0, sizeof(h));
+		memset(&h, 0, HN_HANDOFF_HEAD);
 		h.in_fd = h.out_fd = c;
 		h.transport = HN_TR_TUNNEL;
 		if (atomic_fetch_add(&app->nstreams, 1) >=

@@ -1055,13 +1055,13 @@ START_TEST(test_next_expiry)
 	join(b, "b1", "/p", "v3", T0);
 	end(a, HN_OP_LEAVE, "a2", T0 + 200);
 	end(a, HN_OP_LEAVE, "a1", T0 + 300);
-	/* The earliest leaving session, with our grace: anybody's, since a
-	 * polling client's session has no owner to time it. */
+	/* Our earliest leaving session, with our grace; another owner's
+	 * does not wake us (test_expiry_owner has the polling clients'). */
 	ck_assert_int_eq(hn_store_next_expiry(a), T0 + 200 + GRACE);
-	ck_assert_int_eq(hn_store_next_expiry(b), T0 + 200 + 500);
+	ck_assert_int_eq(hn_store_next_expiry(b), INT64_MAX);
 	end(b, HN_OP_LEAVE, "b1", T0 + 100);
 	ck_assert_int_eq(hn_store_next_expiry(b), T0 + 100 + 500);
-	ck_assert_int_eq(hn_store_next_expiry(a), T0 + 100 + GRACE);
+	ck_assert_int_eq(hn_store_next_expiry(a), T0 + 200 + GRACE);
 
 	/* Any writer expires every owner's sessions whose grace ran out
 	 * by its own grace; b's is shorter. */
@@ -1074,6 +1074,45 @@ START_TEST(test_next_expiry)
 	ck_counts(a, "/p", 0, 0, 0);
 	ck_assert_int_eq(hn_store_next_expiry(a), INT64_MAX);
 	ck_assert_int_eq(hn_store_next_expiry(b), INT64_MAX);
+	hn_store_close(b);
+	hn_store_close(a);
+}
+END_TEST
+
+/*
+ * Only the owner is woken for its leavers (and everyone for a polling
+ * client's, which has no owner); any write transaction still expires
+ * whatever is due.
+ */
+START_TEST(test_expiry_owner)
+{
+	struct hn_store	*a, *b;
+	struct hn_op	 op;
+
+	a = open_writer(STALE, GRACE, T0);
+	b = open_writer(STALE, GRACE, T0);
+	join(a, "s1", "/a", "v1", T0);
+	end(a, HN_OP_LEAVE, "s1", T0 + 100);
+	ck_assert_int_eq(hn_store_next_expiry(a), T0 + 100 + GRACE);
+	ck_assert_int_eq(hn_store_next_expiry(b), INT64_MAX);
+
+	/* A polling client's leave is anybody's to expire. */
+	op_join(&op, "b1", "/a", "v2");
+	op.sid[0] = HN_BEAT_SID_PREFIX;
+	op.kind = HN_OP_BEAT;
+	ck_assert_int_ge(hn_store_apply(b, &op, 1, false, T0 + 200), 0);
+	op.kind = HN_OP_LEAVE;
+	ck_assert_int_ge(hn_store_apply(b, &op, 1, false, T0 + 300), 0);
+	ck_assert_int_eq(hn_store_next_expiry(a), T0 + 100 + GRACE);
+	ck_assert_int_eq(hn_store_next_expiry(b), T0 + 300 + GRACE);
+
+	/* b's next transaction takes a's leaver too once it is due. */
+	ck_counts(b, "/a", 2, 2, 2);
+	tick(b, false, T0 + 300 + GRACE);
+	ck_counts(b, "/a", 0, 0, 0);
+	ck_assert_int_eq(hn_store_next_expiry(a), INT64_MAX);
+	ck_assert_int_eq(hn_store_next_expiry(b), INT64_MAX);
+	ck_consistent();
 	hn_store_close(b);
 	hn_store_close(a);
 }
@@ -2146,6 +2185,7 @@ store_suite(void)
 	tcase_add_test(tc, test_peaks);
 	tcase_add_test(tc, test_failed_op);
 	tcase_add_test(tc, test_leave_grace);
+	tcase_add_test(tc, test_expiry_owner);
 	tcase_add_test(tc, test_takeover);
 	tcase_add_test(tc, test_next_expiry);
 	tcase_add_test(tc, test_beat_sessions);
