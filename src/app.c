@@ -644,12 +644,12 @@ store_main(void *arg)
 		if (!wrote && hn_store_changed(app->store) == 1)
 			unread = true;
 		if (wrote || (unread && atomic_load(&app->nstreams) > 0)) {
-			unread = false;
 			struct res_list pages = { NULL, &pages.head };
 			if (hn_store_changes(app->store, &seq, &site,
 			    res_count_cb, &pages) >= 0) {
 				const struct sres *c;
 
+				unread = false;
 				res_add(&rl, RES_SITE, NULL, site, 0, NULL);
 				changed = pages.head;
 				for (c = changed; c != NULL; c = c->next)

@@ -385,10 +385,13 @@ struct store_seg {
 	struct store_set	 taken;		/* sessions taken over */
 };
 
+/* BEGIN, BEGIN IMMEDIATE, COMMIT, ROLLBACK (store_exec). */
+#define STORE_TX_N	4
+
 struct hn_store {
 	sqlite3		*db;
 	sqlite3_stmt	*st[ST_COUNT_];
-	sqlite3_stmt	*tx[4];		/* store_tx_sql, prepared once */
+	sqlite3_stmt	*tx[STORE_TX_N];	/* store_tx_sql, prepared once */
 	sqlite3_stmt	*rows[SR_COUNT_];
 	/* The transaction's changes (store_change): of each page, of each
 	 * visitor's sessions there (key: page NUL visitor), of each
@@ -456,7 +459,7 @@ store_warn(struct hn_store *s, const char *fmt, ...)
  * prepared once instead of parsed each time (under churn about two
  * thousand times a second).
  */
-static const char *const store_tx_sql[4] = {
+static const char *const store_tx_sql[STORE_TX_N] = {
 	"BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
 };
 
@@ -467,7 +470,7 @@ store_exec(struct hn_store *s, const char *sql)
 	sqlite3_stmt	*st;
 	size_t		 i;
 
-	for (i = 0; i < sizeof(s->tx) / sizeof(s->tx[0]); i++) {
+	for (i = 0; i < STORE_TX_N; i++) {
 		if (strcmp(sql, store_tx_sql[i]) != 0)
 			continue;
 		if (s->tx[i] == NULL && sqlite3_prepare_v3(s->db, sql, -1,
@@ -1980,7 +1983,7 @@ hn_store_close(struct hn_store *s)
 		sqlite3_finalize(s->rows[i]);
 	for (i = 0; i < ST_COUNT_; i++)
 		sqlite3_finalize(s->st[i]);
-	for (i = 0; i < (int)(sizeof(s->tx) / sizeof(s->tx[0])); i++)
+	for (i = 0; i < STORE_TX_N; i++)
 		sqlite3_finalize(s->tx[i]);
 	sqlite3_close_v2(s->db);
 	free(s);
