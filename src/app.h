@@ -110,6 +110,11 @@ enum { HN_ROUTE_REPLY, HN_ROUTE_STREAM };
  * error), or HN_ROUTE_STREAM with h filled but for its fds and reqid (sse,
  * ws).  reader: a store connection of the calling thread.
  */
+/* Points rq's body at buf, empty, and returns how many bytes of it to
+ * read: CONTENT_LENGTH, or 0 when there is none or it is over
+ * HN_BODY_MAX (then body_too_big is set and nothing is to be read). */
+size_t		 hn_request_body(struct hn_request *, const char *content_length,
+		    char *buf);
 int		 hn_route(const struct hn_config *, struct hn_store *reader,
 		    const struct hn_request *, struct hn_reply *,
 		    struct hn_handoff *);

@@ -55,21 +55,12 @@ cgi_commit(void *arg, const struct hn_op *op)
 static void
 cgi_body(struct hn_request *rq, char *buf)
 {
-	const char	*cl = getenv("CONTENT_LENGTH");
-	long		 want = cl != NULL ? strtol(cl, NULL, 10) : 0;
-	size_t		 got = 0;
+	size_t		 want, got = 0;
 	ssize_t		 n;
 
-	rq->body = buf;
-	rq->body_len = 0;
-	if (want <= 0)
-		return;
-	if (want > HN_BODY_MAX) {
-		rq->body_too_big = true;
-		return;
-	}
-	while (got < (size_t)want &&
-	    (n = read(STDIN_FILENO, buf + got, (size_t)want - got)) > 0)
+	want = hn_request_body(rq, getenv("CONTENT_LENGTH"), buf);
+	while (got < want &&
+	    (n = read(STDIN_FILENO, buf + got, want - got)) > 0)
 		got += (size_t)n;
 	rq->body_len = got;
 }

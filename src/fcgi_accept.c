@@ -81,20 +81,13 @@ send_reply(FCGX_Request *req, const struct hn_reply *rp)
 static void
 read_body(FCGX_Request *req, struct hn_request *rq, char *buf)
 {
-	const char	*cl = FCGX_GetParam("CONTENT_LENGTH", req->envp);
-	long		 want = cl != NULL ? strtol(cl, NULL, 10) : 0;
-	int		 n;
+	size_t	 want;
+	int	 n;
 
-	rq->body = buf;
-	rq->body_len = 0;
-	if (want <= 0)
-		return;
-	if (want > HN_BODY_MAX) {
-		rq->body_too_big = true;
-		return;
-	}
-	n = FCGX_GetStr(buf, (int)want, req->in);
-	rq->body_len = n > 0 ? (size_t)n : 0;
+	want = hn_request_body(rq, FCGX_GetParam("CONTENT_LENGTH", req->envp),
+	    buf);
+	if (want > 0 && (n = FCGX_GetStr(buf, (int)want, req->in)) > 0)
+		rq->body_len = (size_t)n;
 }
 
 /* Returns true when the request's connection was handed to the loop. */

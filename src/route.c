@@ -491,6 +491,23 @@ route_health(const struct hn_config *cfg, struct hn_store *reader,
 	return HN_ROUTE_REPLY;
 }
 
+size_t
+hn_request_body(struct hn_request *rq, const char *content_length, char *buf)
+{
+	long	 want = content_length != NULL ?
+		    strtol(content_length, NULL, 10) : 0;
+
+	rq->body = buf;
+	rq->body_len = 0;
+	if (want <= 0)
+		return 0;
+	if (want > HN_BODY_MAX) {
+		rq->body_too_big = true;
+		return 0;
+	}
+	return (size_t)want;
+}
+
 int
 hn_route(const struct hn_config *cfg, struct hn_store *reader,
     const struct hn_request *rq, struct hn_reply *rp, struct hn_handoff *h)
