@@ -507,14 +507,35 @@ p();
 {
 	const why = [];
 	const pp = (a, b) => pairedP99(`${a}|8000`, `${b}|8000`);
+	// lighttpd's CPU from the join to the last reader's update, run by
+	// run: one thread relays every event, so no backend gets the last
+	// reader its update sooner.
+	const relayMs = (k) => {
+		const r = bench.get(k);
+		if (!r)
+			return NaN;
+		return median([...r.values()].map((ls) => 1000 *
+		    (roleSum(ls, 'lighttpd', 'broadcast', 'cpu_s') -
+		    roleSum(ls, 'lighttpd', 'join', 'cpu_s'))));
+	};
+	const lh = relayMs('herenow|1|sse|8000');
+	const hs = get('herenow', '1', 'sse'), xs = get('nchan', '1', 'sse');
 	const fx = pp('floor|1|sse', 'nchan|1|sse');
-	if (Number.isFinite(fx) && fx > 0.8)
+	const hx = pp('herenow|1|sse', 'nchan|1|sse');
+	if (Number.isFinite(hx) && hx > 0.8)
 		why.push('SSE p99 ≤ 0.8 × nchan\'s: lighttpd with the bare ' +
 		    `floor behind it is ${fmt(fx, 2)}× nchan's p99 in this run, ` +
 		    `and herenow ${fmt(pp('herenow|1|sse', 'floor|1|sse'), 2)}× ` +
 		    'the floor.  What is left is lighttpd relaying each event ' +
 		    '(one read from the backend\'s socket and one write to ' +
-		    'the reader\'s, on one thread) where nginx writes once.');
+		    'the reader\'s, on one thread) where nginx writes once' +
+		    (Number.isFinite(lh) && hs ? ': lighttpd spent ' +
+		    `${fmt(lh, 0)} ms of CPU on herenow's one update to 8,000 ` +
+		    'readers (median of the runs, from /proc in ticks of ' +
+		    '10 ms), which no backend behind it can beat, and ' +
+		    `herenow's p99 is ${fmt(hs.p99, 0)} ms` +
+		    (xs ? `; 0.8 × nchan's is ${fmt(0.8 * xs.p99, 0)} ms` : '') +
+		    '.' : '.'));
 	const fw = pp('floor|1|wst', 'nchan|1|ws');
 	if (Number.isFinite(fw) && fw > 1)
 		why.push('WebSocket p99 ≤ nchan\'s: through mod_wstunnel the ' +
