@@ -415,11 +415,15 @@ res_has(const struct sres *changed, int n, const char *page)
 	return false;
 }
 
+#define RES_SCAN_MAX	64	/* changed counts searched by app_answer */
+
 /*
  * The counts of the pages a stream asked for, then its acknowledgement.
  * A page among this round's changed counts (the first nchanged from
  * changed) is not read again: its count is ahead of the answer in the
- * same list.  Under churn that is every join's page.
+ * same list.  Under churn that is every join's page.  The list is
+ * searched only while it is short (RES_SCAN_MAX): a walk of a long one
+ * would cost more than the read.
  */
 static void
 app_answer(struct hn_app *app, struct res_list *rl, struct sreq *r,
@@ -432,6 +436,8 @@ app_answer(struct hn_app *app, struct res_list *rl, struct sreq *r,
 		res_add(rl, RES_REFUSED, NULL, 0, 0, r->ack);
 		return;
 	}
+	if (nchanged > RES_SCAN_MAX)
+		nchanged = 0;
 	for (i = 0; i < r->npages; i++)
 		if (!res_has(changed, nchanged, r->pages[i]) &&
 		    hn_store_count(app->store, r->pages[i], &readers, &tabs,
