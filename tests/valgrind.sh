@@ -108,10 +108,8 @@ const step = (what) => console.log(`--> ${what}`);
 // Under valgrind everything is some 20 times slower.
 const T = 30000;
 
-async function post(url, body, type = 'application/x-www-form-urlencoded') {
-	const res = await fetch(url, { method: 'POST', body,
-	    headers: { 'Content-Type': type },
-	    signal: AbortSignal.timeout(T) });
+// A response's status, text, and JSON when it is JSON.
+async function answer(res) {
 	const text = await res.text();
 	let json;
 	try {
@@ -122,16 +120,14 @@ async function post(url, body, type = 'application/x-www-form-urlencoded') {
 	return { status: res.status, json, text };
 }
 
+async function post(url, body, type = 'application/x-www-form-urlencoded') {
+	return answer(await fetch(url, { method: 'POST', body,
+	    headers: { 'Content-Type': type },
+	    signal: AbortSignal.timeout(T) }));
+}
+
 async function get(url) {
-	const res = await fetch(url, { signal: AbortSignal.timeout(T) });
-	const text = await res.text();
-	let json;
-	try {
-		json = JSON.parse(text);
-	} catch {
-		json = undefined;
-	}
-	return { status: res.status, json, text };
+	return answer(await fetch(url, { signal: AbortSignal.timeout(T) }));
 }
 
 async function authed(url) {
