@@ -247,7 +247,10 @@ struct hn_op {
 	int	 kind;
 	char	 sid[HN_SID_LEN + 1];
 	char	 page[HN_PAGE_MAX + 1];		/* JOIN, BEAT */
-	char	 visitor[HN_VISITOR_MAX + 2];	/* JOIN, BEAT; "~sid" if none */
+	/* JOIN, BEAT ("~sid" if none); LEAVE, DROP too, or they make no
+	 * room for their visitor's joins under max_sessions_per_visitor
+	 * in the same batch */
+	char	 visitor[HN_VISITOR_MAX + 2];
 };
 
 #define HN_STORE_SCHEMA	7	/* PRAGMA user_version this herenow writes */

@@ -309,6 +309,7 @@ enum {
 	SR_JOIN,
 	SR_PAIRS,
 	SR_VISITORS,
+	SR_LIMIT,
 	SR_COUNT_
 };
 
@@ -348,6 +349,13 @@ static const struct {
 	    "SELECT j.column1, (SELECT count(*) FROM sessions s"
 	    " WHERE s.visitor = j.column2) FROM (VALUES ",
 	    "(?, ?)", ") AS j WHERE j.column1 IS NOT NULL", 1, 2 },
+	/* The live sessions of each visitor but one sid, for store_limit()
+	 * (as hn_store_visitor_live() for one). */
+	[SR_LIMIT] = {
+	    "SELECT j.column1, (SELECT count(*) FROM sessions s"
+	    " WHERE s.visitor = j.column2 AND s.ended IS NULL"
+	    " AND s.sid <> j.column3) FROM (VALUES ",
+	    "(?, ?, ?)", ") AS j WHERE j.column1 IS NOT NULL", 1, 3 },
 };
 
 /*
@@ -363,10 +371,17 @@ struct store_entry {
 	size_t	 len;
 	char	 key[];		/* len bytes and a NUL */
 };
+/* A slot keeps its key's hash, so that a probe compares hashes and reads
+ * an entry only when they match: in a batch of tens of thousands of ops
+ * every entry read is a cache miss. */
+struct store_slot {
+	uint32_t off;		/* offset of an entry + 1, 0 when free */
+	uint32_t hash;		/* the high half of the key's hash */
+};
 struct store_set {
 	char	*buf;		/* the entries, each aligned */
 	size_t	 len, size;	/* bytes of buf used, allocated */
-	size_t	*slot;		/* offset of an entry + 1, 0 when free */
+	struct store_slot *slot;
 	size_t	 cap, n;	/* cap: a power of two, or 0 */
 };
 #define STORE_SET_KEEP	4096	/* slots a cleared set may keep */
@@ -415,7 +430,8 @@ struct hn_store {
 	 * hn_store_apply() refused of its ops */
 	unsigned	 max_visitor;
 	struct store_set visitors;		/* visitor -> live sessions */
-	struct store_set joined;		/* sids the batch joined */
+	struct store_set sids;			/* sids the batch joined or
+						 * ended (STORE_SID_*) */
 	bool		*refused;
 	struct hn_op	*kept;			/* the ops not refused */
 	size_t		 nlimit, limit_cap;
@@ -504,7 +520,7 @@ store_rollback(struct hn_store *s)
 }
 
 /* FNV-1a: keys are short. */
-static size_t
+static uint64_t
 store_hash(const char *key, size_t len)
 {
 	const unsigned char	*c = (const unsigned char *)key;
@@ -512,7 +528,7 @@ store_hash(const char *key, size_t len)
 
 	while (len-- > 0)
 		h = (h ^ *c++) * 1099511628211ULL;
-	return (size_t)h;
+	return h;
 }
 
 /* Bytes of an entry with a key of len bytes, up to the next one. */
@@ -527,19 +543,30 @@ store_entry_size(size_t len)
 static struct store_entry *
 store_set_at(const struct store_set *v, size_t slot)
 {
-	return (struct store_entry *)(v->buf + v->slot[slot] - 1);
+	return (struct store_entry *)(v->buf + v->slot[slot].off - 1);
+}
+
+/* The tag of a hash kept in a slot: its high half (the low half picks
+ * the slot). */
+static uint32_t
+store_tag(uint64_t hash)
+{
+	return (uint32_t)(hash >> 32);
 }
 
 /* The slot of key, or the free slot where it would go. */
 static size_t
 store_set_slot(const struct store_set *v, const char *key, size_t len,
-    size_t hash)
+    uint64_t hash)
 {
 	struct store_entry	*e;
+	uint32_t		 tag = store_tag(hash);
 	size_t			 i;
 
-	for (i = hash & (v->cap - 1); v->slot[i] != 0;
+	for (i = (size_t)hash & (v->cap - 1); v->slot[i].off != 0;
 	    i = (i + 1) & (v->cap - 1)) {
+		if (v->slot[i].hash != tag)
+			continue;
 		e = store_set_at(v, i);
 		if (e->len == len && memcmp(e->key, key, len) == 0)
 			break;
@@ -556,25 +583,35 @@ store_set_find(const struct store_set *v, const char *key, size_t len)
 	if (v->n == 0)
 		return NULL;
 	i = store_set_slot(v, key, len, store_hash(key, len));
-	return v->slot[i] != 0 ? store_set_at(v, i) : NULL;
+	return v->slot[i].off != 0 ? store_set_at(v, i) : NULL;
 }
 
+/* Makes room for want entries in all (at most half the slots used), at
+ * once: a set grown a doubling at a time hashes its keys again each time.
+ * 0 or HN_ENOMEM. */
 static int
-store_set_grow(struct store_set *v)
+store_set_reserve(struct store_set *v, size_t want)
 {
 	struct store_set	 g = *v;
 	struct store_entry	*e;
-	size_t			 i;
+	size_t			 i, j;
 
-	g.cap = v->cap ? 2 * v->cap : 64;
+	if (2 * want <= v->cap)
+		return HN_OK;
+	for (g.cap = v->cap ? v->cap : 64; g.cap < 2 * want; g.cap *= 2)
+		if (g.cap > SIZE_MAX / 4 / sizeof(*g.slot))
+			return HN_ENOMEM;
 	if ((g.slot = calloc(g.cap, sizeof(*g.slot))) == NULL)
 		return HN_ENOMEM;
 	for (i = 0; i < v->cap; i++) {
-		if (v->slot[i] == 0)
+		if (v->slot[i].off == 0)
 			continue;
 		e = store_set_at(v, i);
-		g.slot[store_set_slot(&g, e->key, e->len,
-		    store_hash(e->key, e->len))] = v->slot[i];
+		/* Distinct keys: the first free slot from the hash's. */
+		for (j = (size_t)store_hash(e->key, e->len) & (g.cap - 1);
+		    g.slot[j].off != 0; j = (j + 1) & (g.cap - 1))
+			;
+		g.slot[j] = v->slot[i];
 	}
 	free(v->slot);
 	*v = g;
@@ -584,24 +621,28 @@ store_set_grow(struct store_set *v)
 /* The entry of the len bytes at key, added (copied, with val and no
  * changes) when they are not there yet; *added says which.  NULL when
  * out of memory (also for a NULL key: sqlite3_column_text() out of
- * memory). */
+ * memory, and for a set past 4 GB). */
 static struct store_entry *
 store_set_get(struct store_set *v, const char *key, size_t len, size_t val,
     bool *added)
 {
 	struct store_entry	*e;
+	uint64_t		 hash;
 	size_t			 i, need, size;
 	char			*grown;
 
 	*added = false;
 	if (key == NULL)
 		return NULL;
-	if (2 * (v->n + 1) > v->cap && store_set_grow(v) < 0)
+	if (2 * (v->n + 1) > v->cap && store_set_reserve(v, v->n + 1) < 0)
 		return NULL;
-	i = store_set_slot(v, key, len, store_hash(key, len));
-	if (v->slot[i] != 0)
+	hash = store_hash(key, len);
+	i = store_set_slot(v, key, len, hash);
+	if (v->slot[i].off != 0)
 		return store_set_at(v, i);
 	need = store_entry_size(len);
+	if (v->len + need >= UINT32_MAX)
+		return NULL;
 	if (v->len + need > v->size) {
 		size = 2 * (v->len + need);
 		if ((grown = realloc(v->buf, size)) == NULL)
@@ -615,7 +656,8 @@ store_set_get(struct store_set *v, const char *key, size_t len, size_t val,
 	e->len = len;
 	memcpy(e->key, key, len);
 	e->key[len] = '\0';
-	v->slot[i] = v->len + 1;
+	v->slot[i].off = (uint32_t)(v->len + 1);
+	v->slot[i].hash = store_tag(hash);
 	v->len += need;
 	v->n++;
 	*added = true;
@@ -761,6 +803,20 @@ store_deleted(struct hn_store *s, sqlite3_stmt *st)
 {
 	return store_change(s, (const char *)sqlite3_column_text(st, 0),
 	    (const char *)sqlite3_column_text(st, 1), -1);
+}
+
+/* Ends a run of st whose last step returned rc, for the next run: 0, or
+ * HN_EDB (warned, in what) when the run did not come to its end. */
+static int
+store_finish(struct hn_store *s, sqlite3_stmt *st, int rc, const char *what)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		store_warn(s, "%s: %s", what, sqlite3_errmsg(s->db));
+		return HN_EDB;
+	}
+	return HN_OK;
 }
 
 /* Runs st to its end; with deleted, each row of its RETURNING page,
@@ -1037,12 +1093,8 @@ store_insert(struct hn_store *s, const struct hn_op *op, const char *owner,
 		if (sqlite3_column_int(st, 1) != 0 && rowid < take)
 			take = rowid;
 	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
+	if (store_finish(s, st, rc, __func__) < 0)
 		return HN_EDB;
-	}
 	if (store_seen(s, op->page, op->visitor, had, all) < 0)
 		return HN_ENOMEM;
 	if (take != INT64_MAX) {
@@ -1333,12 +1385,8 @@ store_seg_join(struct hn_store *s, const struct hn_op *ops, size_t from,
 			err = store_change(s,
 			    (const char *)sqlite3_column_text(st, 0),
 			    (const char *)sqlite3_column_text(st, 1), 1);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		store_warn(s, "%s: %s", __func__, sqlite3_errmsg(s->db));
+	if (store_finish(s, st, rc, __func__) < 0)
 		return HN_EDB;
-	}
 	return err < 0 ? err : n;
 }
 
@@ -1450,13 +1498,8 @@ store_count_before(struct hn_store *s, int which, struct store_set *set)
 				rows[i]->val = STORE_HAD +
 				    (size_t)(has - rows[i]->sessions);
 			}
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			if (rc != SQLITE_DONE) {
-				store_warn(s, "%s: %s", __func__,
-				    sqlite3_errmsg(s->db));
+			if (store_finish(s, st, rc, __func__) < 0)
 				return HN_EDB;
-			}
 			r = 0;
 		}
 		if (e == NULL)
@@ -1638,21 +1681,100 @@ hn_store_visitor_live(struct hn_store *s, const char *visitor,
 	return rc;
 }
 
-/* Whether op (a leave) ends a live session of its visitor: one in the
- * table, or one an earlier op of the batch joined. */
-static int
-store_leave_counts(struct hn_store *s, const struct hn_op *op)
-{
-	sqlite3_stmt	*st = s->st[ST_SESSION_LIVE];
+/*
+ * store_limit() keeps each visitor's live sessions in s->visitors (val),
+ * counted at the visitor's first op: every live session but the one that
+ * op would write (a join's or a beat's sid), whose position + 1 is then
+ * kept in the entry's sessions.  The entry's readers is the number of
+ * joins and beats the visitor has in the batch.
+ */
+#define STORE_UNCOUNTED	SIZE_MAX	/* a visitor not looked up yet */
+#define STORE_ASKED	(SIZE_MAX - 1)	/* one being looked up */
+/* What the batch did to a sid so far (s->sids). */
+#define STORE_SID_LIVE	1
+#define STORE_SID_GONE	2
 
-	if (store_set_find(&s->joined, op->sid, strlen(op->sid)) != NULL)
-		return 1;
+/* The sid that the count of e, made at ops[i], leaves out: ops[i]'s when
+ * it writes one, else none (""). */
+static const char *
+store_limit_sid(struct store_entry *e, const struct hn_op *op, size_t i)
+{
+	if (op->kind != HN_OP_JOIN && op->kind != HN_OP_BEAT)
+		return "";
+	e->sessions = (int64_t)i + 1;
+	return op->sid;
+}
+
+/* Whether ops[i]'s sid is among the live sessions counted in e (its
+ * visitor's): by what the batch did to it, else by the table.  1, 0 or
+ * HN_EDB. */
+static int
+store_limit_counted(struct hn_store *s, const struct hn_op *op, size_t i,
+    const struct store_entry *e)
+{
+	struct store_entry	*k;
+	sqlite3_stmt		*st = s->st[ST_SESSION_LIVE];
+
+	if ((k = store_set_find(&s->sids, op->sid, strlen(op->sid))) != NULL)
+		return k->val == STORE_SID_LIVE;
+	if (e->sessions == (int64_t)i + 1)
+		return 0;	/* left out of the count */
 	sqlite3_bind_text(st, 1, op->sid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, op->visitor, -1, SQLITE_STATIC);
 	return store_any(s, ST_SESSION_LIVE);
 }
 
-#define STORE_UNCOUNTED	SIZE_MAX	/* a visitor not looked up yet */
+/*
+ * Looks up what each visitor of s->visitors has before the batch, as
+ * store_limit() would one by one at the visitor's first op (every live
+ * session but the one that op would write: a join's or a beat's sid), a
+ * statement per STORE_ROWS visitors.  0 or HN_EDB.
+ */
+static int
+store_limit_count(struct hn_store *s, const struct hn_op *ops, size_t n)
+{
+	struct store_entry	*rows[STORE_ROWS], *e;
+	sqlite3_stmt		*st = s->rows[SR_LIMIT];
+	const struct hn_op	*op;
+	size_t			 i, k, r = 0;
+	int64_t			 has;
+	int			 rc;
+
+	for (i = 0; i <= n; i++) {
+		if (i < n) {
+			op = &ops[i];
+			if (op->visitor[0] == '\0' ||
+			    (e = store_set_find(&s->visitors, op->visitor,
+			    strlen(op->visitor))) == NULL ||
+			    e->val != STORE_UNCOUNTED)
+				continue;
+			sqlite3_bind_int64(st, store_rows_param(SR_LIMIT, r,
+			    0), (int64_t)r);
+			store_rows_bind(s, SR_LIMIT, r, 1, op->visitor);
+			store_rows_bind(s, SR_LIMIT, r, 2,
+			    store_limit_sid(e, op, i));
+			e->val = STORE_ASKED;
+			rows[r++] = e;
+			if (r < STORE_ROWS)
+				continue;
+		}
+		if (r == 0)
+			continue;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			k = (size_t)sqlite3_column_int64(st, 0);
+			has = sqlite3_column_int64(st, 1);
+			if (k < r && has >= 0)
+				rows[k]->val = (size_t)has;
+		}
+		if (store_finish(s, st, rc, __func__) < 0)
+			return HN_EDB;
+		for (k = 0; k < r; k++)
+			if (rows[k]->val == STORE_ASKED)
+				return HN_EDB;	/* cannot be: a row each */
+		r = 0;
+	}
+	return HN_OK;
+}
 
 /*
  * max_sessions_per_visitor, inside the write transaction so that every
@@ -1668,7 +1790,8 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 {
 	struct store_entry	*e;
 	const struct hn_op	*op;
-	size_t			 i, len, nref = 0;
+	size_t			 i, state, len, nref = 0;
+	bool			 added;
 	int			 rc;
 
 	*out = ops;
@@ -1690,15 +1813,22 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 	}
 	/* The visitors that gain sessions; only their leaves matter. */
 	store_set_clear(&s->visitors);
-	store_set_clear(&s->joined);
+	store_set_clear(&s->sids);
+	if (store_set_reserve(&s->visitors, n) < 0)
+		return HN_ENOMEM;
 	for (i = 0; i < n; i++) {
 		op = &ops[i];
-		if ((op->kind == HN_OP_JOIN || op->kind == HN_OP_BEAT) &&
-		    op->visitor[0] != '\0' && op->visitor[0] != '~' &&
-		    store_set_add(&s->visitors, op->visitor,
-		    strlen(op->visitor), STORE_UNCOUNTED) < 0)
+		if ((op->kind != HN_OP_JOIN && op->kind != HN_OP_BEAT) ||
+		    op->visitor[0] == '\0' || op->visitor[0] == '~')
+			continue;
+		if ((e = store_set_get(&s->visitors, op->visitor,
+		    strlen(op->visitor), STORE_UNCOUNTED, &added)) == NULL)
 			return HN_ENOMEM;
+		e->readers++;
 	}
+	/* Many visitors: looked up together; a few: one by one below. */
+	if (s->visitors.n >= STORE_SEG_MIN && store_limit_count(s, ops, n) < 0)
+		return HN_EDB;
 	for (i = 0; i < n; i++) {
 		op = &ops[i];
 		s->refused[i] = false;
@@ -1706,33 +1836,41 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 		    op->visitor, strlen(op->visitor))) == NULL)
 			continue;
 		if (e->val == STORE_UNCOUNTED) {
-			/* Before the op: every live session of the visitor
-			 * but the one a join or beat would write. */
 			if ((rc = hn_store_visitor_live(s, op->visitor,
-			    op->kind == HN_OP_LEAVE ? NULL : op->sid)) < 0)
+			    store_limit_sid(e, op, i))) < 0)
 				return HN_EDB;
 			e->val = (size_t)rc;
 		}
-		switch (op->kind) {
-		case HN_OP_JOIN:
-		case HN_OP_BEAT:
-			if (e->val >= s->max_visitor) {
+		/* Room for every join and beat it has in the batch: none is
+		 * refused, and what it does needs no following. */
+		if (e->val + (size_t)e->readers <= s->max_visitor)
+			continue;
+		if (op->kind != HN_OP_JOIN && op->kind != HN_OP_BEAT &&
+		    op->kind != HN_OP_LEAVE && op->kind != HN_OP_DROP)
+			continue;
+		if ((rc = store_limit_counted(s, op, i, e)) < 0)
+			return HN_EDB;
+		if (op->kind == HN_OP_JOIN || op->kind == HN_OP_BEAT) {
+			/* A beat that refreshes its session, or a join
+			 * whose sid is live (it fails), adds none. */
+			if ((e->val > (size_t)rc ? e->val - (size_t)rc : 0) >=
+			    s->max_visitor) {
 				s->refused[i] = true;
 				nref++;
-				break;
+				continue;
 			}
-			e->val++;
-			if (op->kind == HN_OP_JOIN && store_set_add(&s->joined,
-			    op->sid, strlen(op->sid), i) < 0)
-				return HN_ENOMEM;
-			break;
-		case HN_OP_LEAVE:
-			if ((rc = store_leave_counts(s, op)) < 0)
-				return HN_EDB;
+			e->val += (size_t)(1 - rc);
+			state = STORE_SID_LIVE;
+		} else {
+			/* A leave or a drop: a live session less. */
 			if (rc == 1 && e->val > 0)
 				e->val--;
-			break;
+			state = STORE_SID_GONE;
 		}
+		if ((e = store_set_get(&s->sids, op->sid, strlen(op->sid),
+		    state, &added)) == NULL)
+			return HN_ENOMEM;
+		e->val = state;
 	}
 	s->nlimit = n;
 	if (nref == 0)
@@ -1777,7 +1915,10 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 		goto fail;
 	if (store_limit(s, ops, n, &ops, &n) < 0)
 		goto fail;
-	if (store_apply_ops(s, ops, n, now) < 0)
+	/* A join or a leave notes at most a pair and a visitor each. */
+	if (store_set_reserve(&s->pairs, n) < 0 ||
+	    store_set_reserve(&s->onsite, n) < 0 ||
+	    store_apply_ops(s, ops, n, now) < 0)
 		goto fail;
 	st = s->st[ST_EXPIRE];
 	sqlite3_bind_int64(st, 1, now - s->leave_grace_ms);
@@ -1976,7 +2117,7 @@ hn_store_close(struct hn_store *s)
 	store_set_free(&s->seg.leaves);
 	store_set_free(&s->seg.taken);
 	store_set_free(&s->visitors);
-	store_set_free(&s->joined);
+	store_set_free(&s->sids);
 	free(s->refused);
 	free(s->kept);
 	for (i = 0; i < SR_COUNT_; i++)

@@ -885,6 +885,11 @@ stream_close(struct stream *st, bool normal, uint16_t ws_code)
 		hn_metrics_count(&app->metrics, HN_M_LEAVES, 1);
 		r->op.kind = HN_OP_LEAVE;
 		memcpy(r->op.sid, st->sid, sizeof(r->op.sid));
+		/* Its visitor: a reload (this leave and the new stream's
+		 * join in one batch) makes room under
+		 * max_sessions_per_visitor. */
+		snprintf(r->op.visitor, sizeof(r->op.visitor), "%s",
+		    st->visitor != NULL ? st->visitor : "");
 		app_store_enqueue(app, r);
 	}
 	if (normal && stream_flush(st) == HN_OK && st->qlen == 0 && st->fcgi &&

@@ -1345,11 +1345,15 @@ END_TEST
 #define EQ_WIDE_SIDS	3000
 #define EQ_BEATS	3		/* polling sids b000000000000000.. */
 #define EQ_GRACE	1000		/* a round is 700 ms: ends expire */
+#define EQ_VISITORS	5
+#define EQ_WIDE_VISITORS 40		/* more than STORE_SEG_MIN in a batch */
+#define EQ_LIMIT	4		/* max_sessions_per_visitor, some rounds */
 
 /*
  * Few pages and visitors, so that joins take over leaving sessions.  Few
  * sids, so that sids come back and a leave follows its join; or (wide)
- * many and hardly a drop, for segments longer than a statement.
+ * many and hardly a drop, for segments longer than a statement, and
+ * visitors enough for the visitor limit's lookups together.
  */
 static void
 eq_op(struct hn_op *op, unsigned *seed, bool wide)
@@ -1364,7 +1368,8 @@ eq_op(struct hn_op *op, unsigned *seed, bool wide)
 	else
 		snprintf(sid, sizeof(sid), "b%015d", i - nsids);
 	snprintf(page, sizeof(page), "/p%d", rand_r(seed) % 4);
-	snprintf(vis, sizeof(vis), "v%d", rand_r(seed) % 5);
+	snprintf(vis, sizeof(vis), "v%d", rand_r(seed) %
+	    (wide ? EQ_WIDE_VISITORS : EQ_VISITORS));
 	if (k < 460) {
 		op_join(op, sid, page, vis);
 		if (sid[0] == HN_BEAT_SID_PREFIX)
@@ -1376,6 +1381,46 @@ eq_op(struct hn_op *op, unsigned *seed, bool wide)
 	else {
 		memset(op, 0, sizeof(*op));
 		op->kind = 99;
+	}
+}
+
+/*
+ * As the streams make them, for the visitor limit: a join has a new sid,
+ * a leave or a drop names its session's visitor (and may come twice); a
+ * beat sid belongs to one visitor.
+ */
+#define EQ_RING		64		/* the sids a leave picks from */
+
+static void
+eq_op_live(struct hn_op *op, unsigned *seed, bool wide)
+{
+	static struct {
+		char	 sid[HN_SID_LEN + 1];
+		char	 vis[8];
+	}		 ring[EQ_RING];
+	static unsigned	 next, joined;
+	char		 sid[HN_SID_LEN + 1], page[8], vis[8];
+	int		 k = rand_r(seed) % 1000, i;
+
+	snprintf(page, sizeof(page), "/p%d", rand_r(seed) % 4);
+	snprintf(vis, sizeof(vis), "v%d", rand_r(seed) %
+	    (wide ? EQ_WIDE_VISITORS : EQ_VISITORS));
+	if (k < 60) {
+		i = rand_r(seed) % EQ_BEATS;
+		snprintf(sid, sizeof(sid), "b%015d", i);
+		snprintf(vis, sizeof(vis), "v%d", i);
+		op_join(op, sid, page, vis);
+		op->kind = HN_OP_BEAT;
+	} else if (k < 500 || joined == 0) {
+		snprintf(sid, sizeof(sid), "t%07u", next++);
+		op_join(op, sid, page, vis);
+		i = (int)(joined++ % EQ_RING);
+		memcpy(ring[i].sid, sid, sizeof(sid));
+		memcpy(ring[i].vis, vis, sizeof(vis));
+	} else {
+		i = rand_r(seed) % (int)(joined < EQ_RING ? joined : EQ_RING);
+		op_end(op, k < 960 ? HN_OP_LEAVE : HN_OP_DROP, ring[i].sid);
+		snprintf(op->visitor, sizeof(op->visitor), "%s", ring[i].vis);
 	}
 }
 
@@ -1429,7 +1474,7 @@ START_TEST(test_batch_as_one_by_one)
 	size_t		 i, k, len, n;
 	int64_t		 now;
 	int		 round;
-	bool		 wide;
+	bool		 wide, limit;
 
 	snprintf(path, sizeof(path), "%s/many.db", tmpdir);
 	one = open_writer(STALE, EQ_GRACE, T0);
@@ -1440,12 +1485,19 @@ START_TEST(test_batch_as_one_by_one)
 		now = T0 + round * 700;
 		wide = round % 3 == 2;
 		n = wide ? EQ_OPS : EQ_OPS / 4;
+		/* Refusals must be the same one by one and in a batch. */
+		limit = round % 4 >= 2;
+		hn_store_set_limits(one, limit ? EQ_LIMIT : 0);
+		hn_store_set_limits(many, limit ? EQ_LIMIT : 0);
 		/* Expiry first: one by one it would run before the second
 		 * op, in a batch after the last. */
 		tick(one, false, now);
 		tick(many, false, now);
 		for (i = 0; i < n; i++)
-			eq_op(&ops[i], &seed, wide);
+			if (limit)
+				eq_op_live(&ops[i], &seed, wide);
+			else
+				eq_op(&ops[i], &seed, wide);
 		for (i = 0; i < n; i++)
 			ck_assert_int_ge(hn_store_apply(one, &ops[i], 1, false,
 			    now), 0);
@@ -2090,7 +2142,7 @@ END_TEST
 START_TEST(test_visitor_limit)
 {
 	struct hn_store	*w1, *w2;
-	struct hn_op	 ops[4];
+	struct hn_op	 ops[6];
 	int		 i;
 
 	w1 = open_writer(STALE, GRACE, T0);
@@ -2156,6 +2208,22 @@ START_TEST(test_visitor_limit)
 	ck_assert_int_ge(hn_store_apply(w2, ops, 4, false, T0 + 8), 0);
 	for (i = 0; i < 4; i++)
 		ck_assert(!hn_store_refused(w2, i));
+	ck_assert_int_eq(hn_store_visitor_live(w2, "y", NULL), 2);
+	/* A page change drops its session at once: room for the new page's
+	 * join in the same batch.  A leave that comes twice makes room
+	 * once. */
+	op_end(&ops[0], HN_OP_DROP, "d2");
+	op_join(&ops[1], "d4", "/v", "y");
+	op_end(&ops[2], HN_OP_LEAVE, "d3");
+	op_end(&ops[3], HN_OP_LEAVE, "d3");
+	op_join(&ops[4], "d5", "/v", "y");
+	op_join(&ops[5], "d6", "/v", "y");
+	for (i = 0; i < 4; i++)
+		if (ops[i].kind != HN_OP_JOIN)
+			snprintf(ops[i].visitor, sizeof(ops[i].visitor), "y");
+	ck_assert_int_ge(hn_store_apply(w2, ops, 6, false, T0 + 9), 0);
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(hn_store_refused(w2, i), i == 5);
 	ck_assert_int_eq(hn_store_visitor_live(w2, "y", NULL), 2);
 	hn_store_close(w2);
 	hn_store_close(w1);
