@@ -350,11 +350,12 @@ static const struct {
 	    " WHERE s.visitor = j.column2) FROM (VALUES ",
 	    "(?, ?)", ") AS j WHERE j.column1 IS NOT NULL", 1, 2 },
 	/* The live sessions of each visitor but one sid, for store_limit()
-	 * (as hn_store_visitor_live() for one). */
+	 * (as hn_store_visitor_live() for one), and all its sessions, from
+	 * one look at the index: all * 2^32 + live. */
 	[SR_LIMIT] = {
-	    "SELECT j.column1, (SELECT count(*) FROM sessions s"
-	    " WHERE s.visitor = j.column2 AND s.ended IS NULL"
-	    " AND s.sid <> j.column3) FROM (VALUES ",
+	    "SELECT j.column1, (SELECT count(*) * 4294967296 +"
+	    " ifnull(sum(s.ended IS NULL AND s.sid <> j.column3), 0)"
+	    " FROM sessions s WHERE s.visitor = j.column2) FROM (VALUES ",
 	    "(?, ?, ?)", ") AS j WHERE j.column1 IS NOT NULL", 1, 3 },
 };
 
@@ -368,9 +369,12 @@ struct store_entry {
 	size_t	 val;		/* the caller's: a position, a mark */
 	int64_t	 sessions;	/* a transaction's change of sessions */
 	int64_t	 readers;	/* a page's change of readers */
-	size_t	 len;
+	uint32_t len;
+	uint32_t mark;		/* the caller's: STORE_NONE_BEFORE */
 	char	 key[];		/* len bytes and a NUL */
 };
+/* A visitor that had no session at all before the batch (mark). */
+#define STORE_NONE_BEFORE	0x1
 /* A slot keeps its key's hash, so that a probe compares hashes and reads
  * an entry only when they match: in a batch of tens of thousands of ops
  * every entry read is a cache miss. */
@@ -432,6 +436,7 @@ struct hn_store {
 	struct store_set visitors;		/* visitor -> live sessions */
 	struct store_set sids;			/* sids the batch joined or
 						 * ended (STORE_SID_*) */
+	bool		 counted;		/* store_limit_count() ran */
 	bool		*refused;
 	struct hn_op	*kept;			/* the ops not refused */
 	size_t		 nlimit, limit_cap;
@@ -641,7 +646,7 @@ store_set_get(struct store_set *v, const char *key, size_t len, size_t val,
 	if (v->slot[i].off != 0)
 		return store_set_at(v, i);
 	need = store_entry_size(len);
-	if (v->len + need >= UINT32_MAX)
+	if (len >= UINT32_MAX || v->len + need >= UINT32_MAX)
 		return NULL;
 	if (v->len + need > v->size) {
 		size = 2 * (v->len + need);
@@ -653,7 +658,8 @@ store_set_get(struct store_set *v, const char *key, size_t len, size_t val,
 	e = (struct store_entry *)(v->buf + v->len);
 	e->val = val;
 	e->sessions = e->readers = 0;
-	e->len = len;
+	e->len = (uint32_t)len;
+	e->mark = 0;
 	memcpy(e->key, key, len);
 	e->key[len] = '\0';
 	v->slot[i].off = (uint32_t)(v->len + 1);
@@ -1319,6 +1325,23 @@ store_seg_choose(struct hn_store *s, const struct hn_op *ops, size_t from,
 	return ret;
 }
 
+/*
+ * Whether the join op is its visitor's only join or beat in the batch and
+ * the visitor had no session before it (store_limit_count() looked): its
+ * probe would find nothing.  Under churn most joins are a new reader's.
+ */
+static bool
+store_seg_fresh(struct hn_store *s, const struct hn_op *op)
+{
+	struct store_entry	*e;
+
+	if (!s->counted || op->visitor[0] == '\0')
+		return false;
+	e = store_set_find(&s->visitors, op->visitor, strlen(op->visitor));
+	return e != NULL && (e->mark & STORE_NONE_BEFORE) != 0 &&
+	    e->readers == 1;
+}
+
 /* Chooses the takeovers of the segment's joins, from the sessions as they
  * are before it.  Returns as store_seg_choose(). */
 static int
@@ -1331,14 +1354,22 @@ store_seg_probe(struct hn_store *s, const struct hn_op *ops, size_t end)
 	for (i = g->start; i < end; i++) {
 		if (ops[i].kind != HN_OP_JOIN)
 			continue;
-		if (r == 0)
-			from = i;
-		sqlite3_bind_int64(s->rows[SR_PROBE],
-		    store_rows_param(SR_PROBE, r, 0), (int64_t)i);
-		store_rows_bind(s, SR_PROBE, r, 1, ops[i].page);
-		store_rows_bind(s, SR_PROBE, r, 2, ops[i].visitor);
 		seen++;
-		if (++r == STORE_ROWS || seen == g->njoins) {
+		if (store_seg_fresh(s, &ops[i])) {
+			/* Had nothing, takes over nothing. */
+			if (store_seen(s, ops[i].page, ops[i].visitor, 0, 0) <
+			    0)
+				return HN_ENOMEM;
+		} else {
+			if (r == 0)
+				from = i;
+			sqlite3_bind_int64(s->rows[SR_PROBE],
+			    store_rows_param(SR_PROBE, r, 0), (int64_t)i);
+			store_rows_bind(s, SR_PROBE, r, 1, ops[i].page);
+			store_rows_bind(s, SR_PROBE, r, 2, ops[i].visitor);
+			r++;
+		}
+		if (r > 0 && (r == STORE_ROWS || seen == g->njoins)) {
 			if ((rc = store_seg_choose(s, ops, from, i + 1)) !=
 			    HN_OK)
 				return rc;
@@ -1763,8 +1794,11 @@ store_limit_count(struct hn_store *s, const struct hn_op *ops, size_t n)
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			k = (size_t)sqlite3_column_int64(st, 0);
 			has = sqlite3_column_int64(st, 1);
-			if (k < r && has >= 0)
-				rows[k]->val = (size_t)has;
+			if (k >= r || has < 0)
+				continue;
+			rows[k]->val = (size_t)(has & 0xffffffff);
+			if (has >> 32 == 0)
+				rows[k]->mark |= STORE_NONE_BEFORE;
 		}
 		if (store_finish(s, st, rc, __func__) < 0)
 			return HN_EDB;
@@ -1782,7 +1816,9 @@ store_limit_count(struct hn_store *s, const struct hn_op *ops, size_t n)
  * the maximum of live sessions already (with what the batch did before
  * it: a page change is a leave and a join in one batch) is refused and
  * left out.  *out: the ops to apply (ops itself when none is refused).
- * Anonymous visitors ("~sid") have one session each.
+ * Anonymous visitors ("~sid") have one session each.  A beat naming
+ * another visitor's sid (only a forged one does) counts in the batch as a
+ * new session of its own visitor: refused sooner, never later, than alone.
  */
 static int
 store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
@@ -1797,6 +1833,7 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 	*out = ops;
 	*nout = n;
 	s->nlimit = 0;
+	s->counted = false;
 	if (s->max_visitor == 0 || n == 0)
 		return HN_OK;
 	if (n > s->limit_cap) {
@@ -1827,8 +1864,11 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 		e->readers++;
 	}
 	/* Many visitors: looked up together; a few: one by one below. */
-	if (s->visitors.n >= STORE_SEG_MIN && store_limit_count(s, ops, n) < 0)
-		return HN_EDB;
+	if (s->visitors.n >= STORE_SEG_MIN) {
+		if (store_limit_count(s, ops, n) < 0)
+			return HN_EDB;
+		s->counted = true;
+	}
 	for (i = 0; i < n; i++) {
 		op = &ops[i];
 		s->refused[i] = false;

@@ -1387,9 +1387,11 @@ eq_op(struct hn_op *op, unsigned *seed, bool wide)
 /*
  * As the streams make them, for the visitor limit: a join has a new sid,
  * a leave or a drop names its session's visitor (and may come twice); a
- * beat sid belongs to one visitor.
+ * beat sid belongs to one visitor (a beat with another visitor's sid
+ * counts as a session of its own visitor in a batch: see store_limit()).
  */
 #define EQ_RING		64		/* the sids a leave picks from */
+#define EQ_LIVE_VISITORS 400
 
 static void
 eq_op_live(struct hn_op *op, unsigned *seed, bool wide)
@@ -1403,11 +1405,17 @@ eq_op_live(struct hn_op *op, unsigned *seed, bool wide)
 	int		 k = rand_r(seed) % 1000, i;
 
 	snprintf(page, sizeof(page), "/p%d", rand_r(seed) % 4);
-	snprintf(vis, sizeof(vis), "v%d", rand_r(seed) %
-	    (wide ? EQ_WIDE_VISITORS : EQ_VISITORS));
+	/* Wide: half the joins from a few visitors, who reach the limit,
+	 * half from many, most with one join in a batch. */
+	if (wide && rand_r(seed) % 2)
+		snprintf(vis, sizeof(vis), "w%d", rand_r(seed) %
+		    EQ_LIVE_VISITORS);
+	else
+		snprintf(vis, sizeof(vis), "v%d", rand_r(seed) % EQ_VISITORS);
 	if (k < 60) {
+		/* Not eq_op()'s beat sids, which any visitor uses. */
 		i = rand_r(seed) % EQ_BEATS;
-		snprintf(sid, sizeof(sid), "b%015d", i);
+		snprintf(sid, sizeof(sid), "b9%014d", i);
 		snprintf(vis, sizeof(vis), "v%d", i);
 		op_join(op, sid, page, vis);
 		op->kind = HN_OP_BEAT;
