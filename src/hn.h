@@ -273,13 +273,18 @@ const char	*hn_store_owner(const struct hn_store *);
  * grace ran out are deleted, and with beat the owner row is beaten and
  * silent owners' sessions are reaped.  The counts of every page touched are
  * recomputed and stamped with a new sequence number.  Returns the number of
- * pages touched, or HN_EDB (nothing changed, the batch may be retried).
+ * pages touched (a page once per part of a large batch that touched it:
+ * hn_store_set_part()), or HN_EDB (nothing changed, the batch may be
+ * retried).
  */
 int		 hn_store_apply(struct hn_store *, const struct hn_op *ops,
 		    size_t n, bool beat, int64_t now);
 /* From now on hn_store_apply() refuses a join or a beat's new session of
  * a visitor that has max live sessions already (0: no limit). */
 void		 hn_store_set_limits(struct hn_store *, unsigned max);
+/* How many ops of a large batch share one set of changes (0: the default,
+ * some thousands; the tests make parts small to try them). */
+void		 hn_store_set_part(struct hn_store *, size_t ops);
 /* Whether the last hn_store_apply() refused its op i (and so left it
  * out); false after a failed one. */
 bool		 hn_store_refused(const struct hn_store *, size_t i);

@@ -298,6 +298,13 @@ static const char *const store_sql[ST_COUNT_] = {
  * batches to their ops one by one.
  */
 #define STORE_ROWS	64
+/*
+ * Ops of a batch applied with one set of changes (store_recount() after
+ * each but the last): beyond some thousands the hash sets' slots miss the
+ * cache at every look.
+ */
+#define STORE_PART	4096
+
 /* A segment this small runs op by op: a statement of STORE_ROWS rows
  * costs as much as about this many lone ops when its rows are empty. */
 #define STORE_SEG_MIN	16
@@ -437,6 +444,7 @@ struct hn_store {
 	struct store_set sids;			/* sids the batch joined or
 						 * ended (STORE_SID_*) */
 	bool		 counted;		/* store_limit_count() ran */
+	size_t		 part;			/* STORE_PART */
 	bool		*refused;
 	struct hn_op	*kept;			/* the ops not refused */
 	size_t		 nlimit, limit_cap;
@@ -1018,6 +1026,7 @@ hn_store_open(const char *path, int flags, int64_t stale_after_ms,
 		return NULL;
 	}
 	s->writer = (flags & HN_STORE_WRITER) != 0;
+	s->part = STORE_PART;
 	s->stale_after_ms = stale_after_ms;
 	s->leave_grace_ms = leave_grace_ms;
 	s->data_version = -1;
@@ -1822,7 +1831,7 @@ store_limit_count(struct hn_store *s, const struct hn_op *ops, size_t n)
  */
 static int
 store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
-    const struct hn_op **out, size_t *nout)
+    size_t off, const struct hn_op **out, size_t *nout)
 {
 	struct store_entry	*e;
 	const struct hn_op	*op;
@@ -1832,21 +1841,20 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 
 	*out = ops;
 	*nout = n;
-	s->nlimit = 0;
 	s->counted = false;
 	if (s->max_visitor == 0 || n == 0)
 		return HN_OK;
-	if (n > s->limit_cap) {
-		bool *r = reallocarray(s->refused, n, sizeof(*r));
+	if (off + n > s->limit_cap) {
+		bool *r = reallocarray(s->refused, off + n, sizeof(*r));
 		struct hn_op *k;
 
 		if (r == NULL)
 			return HN_ENOMEM;
 		s->refused = r;
-		if ((k = reallocarray(s->kept, n, sizeof(*k))) == NULL)
+		if ((k = reallocarray(s->kept, off + n, sizeof(*k))) == NULL)
 			return HN_ENOMEM;
 		s->kept = k;
-		s->limit_cap = n;
+		s->limit_cap = off + n;
 	}
 	/* The visitors that gain sessions; only their leaves matter. */
 	store_set_clear(&s->visitors);
@@ -1871,7 +1879,7 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 	}
 	for (i = 0; i < n; i++) {
 		op = &ops[i];
-		s->refused[i] = false;
+		s->refused[off + i] = false;
 		if (op->visitor[0] == '\0' || (e = store_set_find(&s->visitors,
 		    op->visitor, strlen(op->visitor))) == NULL)
 			continue;
@@ -1895,7 +1903,7 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 			 * whose sid is live (it fails), adds none. */
 			if ((e->val > (size_t)rc ? e->val - (size_t)rc : 0) >=
 			    s->max_visitor) {
-				s->refused[i] = true;
+				s->refused[off + i] = true;
 				nref++;
 				continue;
 			}
@@ -1912,11 +1920,11 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 			return HN_ENOMEM;
 		e->val = state;
 	}
-	s->nlimit = n;
+	s->nlimit = off + n;
 	if (nref == 0)
 		return HN_OK;
 	for (i = 0, len = 0; i < n; i++)
-		if (!s->refused[i])
+		if (!s->refused[off + i])
 			s->kept[len++] = ops[i];
 	*out = s->kept;
 	*nout = len;
@@ -1929,6 +1937,12 @@ hn_store_set_limits(struct hn_store *s, unsigned max_sessions_per_visitor)
 	s->max_visitor = max_sessions_per_visitor;
 }
 
+void
+hn_store_set_part(struct hn_store *s, size_t ops)
+{
+	s->part = ops > 0 ? ops : STORE_PART;
+}
+
 bool
 hn_store_refused(const struct hn_store *s, size_t i)
 {
@@ -1936,16 +1950,33 @@ hn_store_refused(const struct hn_store *s, size_t i)
 }
 
 
+/* Applies n ops, ops[0] being the batch's op off: the visitor limit, then
+ * the ops it keeps.  0, HN_EDB or HN_ENOMEM. */
+static int
+store_part(struct hn_store *s, const struct hn_op *ops, size_t n, size_t off,
+    int64_t now)
+{
+	if (store_limit(s, ops, n, off, &ops, &n) < 0)
+		return HN_EDB;
+	/* A join or a leave notes at most a pair and a visitor each. */
+	if (store_set_reserve(&s->pairs, n) < 0 ||
+	    store_set_reserve(&s->onsite, n) < 0)
+		return HN_ENOMEM;
+	return store_apply_ops(s, ops, n, now);
+}
+
 int
 hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
     bool beat, int64_t now)
 {
 	sqlite3_stmt	*st;
 	uint64_t	 reaped = 0;
+	size_t		 off;
 	int		 touched, rc;
 
 	if (!s->writer)
 		return HN_EINVAL;
+	s->nlimit = 0;
 	if (store_exec(s, "BEGIN IMMEDIATE") < 0)
 		return HN_EDB;
 	/* A writer reaped while it was stalled registers again before it
@@ -1953,12 +1984,18 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 	if (!beat && n > 0 && ((rc = store_owned(s)) < 0 ||
 	    (rc == 0 && store_register(s, now) < 0)))
 		goto fail;
-	if (store_limit(s, ops, n, &ops, &n) < 0)
-		goto fail;
-	/* A join or a leave notes at most a pair and a visitor each. */
-	if (store_set_reserve(&s->pairs, n) < 0 ||
-	    store_set_reserve(&s->onsite, n) < 0 ||
-	    store_apply_ops(s, ops, n, now) < 0)
+	/*
+	 * A large batch goes a part at a time, each with its own recount
+	 * (as a batch of its own would, in the same transaction): the
+	 * sets of the changes stay small enough for the cache.
+	 */
+	for (off = 0, touched = 0; off + s->part < n; off += s->part) {
+		if (store_part(s, ops + off, s->part, off, now) < 0 ||
+		    (rc = store_recount(s, now)) < 0)
+			goto fail;
+		touched += rc;
+	}
+	if (store_part(s, ops + off, n - off, off, now) < 0)
 		goto fail;
 	st = s->st[ST_EXPIRE];
 	sqlite3_bind_int64(st, 1, now - s->leave_grace_ms);
@@ -2001,8 +2038,9 @@ hn_store_apply(struct hn_store *s, const struct hn_op *ops, size_t n,
 		if (store_step(s, ST_SERIES_ORPHANS, false) < 0)
 			goto fail;
 	}
-	if ((touched = store_recount(s, now)) < 0)
+	if ((rc = store_recount(s, now)) < 0)
 		goto fail;
+	touched += rc;
 	if (store_exec(s, "COMMIT") < 0)
 		goto fail;
 	s->reaped += reaped;

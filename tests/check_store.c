@@ -1348,6 +1348,7 @@ END_TEST
 #define EQ_VISITORS	5
 #define EQ_WIDE_VISITORS 40		/* more than STORE_SEG_MIN in a batch */
 #define EQ_LIMIT	4		/* max_sessions_per_visitor, some rounds */
+#define EQ_PART		24		/* ops of a part of a batch, some rounds */
 
 /*
  * Few pages and visitors, so that joins take over leaving sessions.  Few
@@ -1497,6 +1498,8 @@ START_TEST(test_batch_as_one_by_one)
 		limit = round % 4 >= 2;
 		hn_store_set_limits(one, limit ? EQ_LIMIT : 0);
 		hn_store_set_limits(many, limit ? EQ_LIMIT : 0);
+		/* A large batch goes in parts: small ones here, some rounds. */
+		hn_store_set_part(many, round % 5 == 1 ? EQ_PART : 0);
 		/* Expiry first: one by one it would run before the second
 		 * op, in a batch after the last. */
 		tick(one, false, now);
