@@ -446,8 +446,8 @@ struct hn_store {
 	bool		 counted;		/* store_limit_count() ran */
 	size_t		 part;			/* STORE_PART */
 	bool		*refused;
-	struct hn_op	*kept;			/* the ops not refused */
-	size_t		 nlimit, limit_cap;
+	struct hn_op	*kept;			/* a part's ops not refused */
+	size_t		 nlimit, refused_cap, kept_cap;
 };
 
 /*
@@ -1844,17 +1844,21 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 	s->counted = false;
 	if (s->max_visitor == 0 || n == 0)
 		return HN_OK;
-	if (off + n > s->limit_cap) {
+	if (off + n > s->refused_cap) {
 		bool *r = reallocarray(s->refused, off + n, sizeof(*r));
-		struct hn_op *k;
 
 		if (r == NULL)
 			return HN_ENOMEM;
 		s->refused = r;
-		if ((k = reallocarray(s->kept, off + n, sizeof(*k))) == NULL)
+		s->refused_cap = off + n;
+	}
+	if (n > s->kept_cap) {
+		struct hn_op *k = reallocarray(s->kept, n, sizeof(*k));
+
+		if (k == NULL)
 			return HN_ENOMEM;
 		s->kept = k;
-		s->limit_cap = off + n;
+		s->kept_cap = n;
 	}
 	/* The visitors that gain sessions; only their leaves matter. */
 	store_set_clear(&s->visitors);
