@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hn.h"
+#include "check_main.h"
 
 #define LEN(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -153,12 +154,5 @@ addr_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(addr_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hn_check_run(addr_suite());
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hn.h"
+#include "check_main.h"
 
 /* Every key with a value other than its default. */
 static const struct {
@@ -1051,12 +1052,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hn_check_run(config_suite());
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "hn.h"
+#include "check_main.h"
 
 /* A fixed-seed generator so every run sees the same "random" input. */
 static uint32_t
@@ -1097,12 +1098,5 @@ fcgi_stream_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(fcgi_stream_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hn_check_run(fcgi_stream_suite());
 }

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "hn.h"
+#include "check_main.h"
 
 #define T0		1000000		/* fake monotonic "now" of the tests */
 #define IVL		250		/* broadcast_interval, ms */
@@ -1606,12 +1607,5 @@ hub_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(hub_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hn_check_run(hub_suite());
 }

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "hn.h"
+#include "check_main.h"
 
 START_TEST(test_count_exact)
 {
@@ -88,11 +89,5 @@ json_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(json_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hn_check_run(json_suite());
 }

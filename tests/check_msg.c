@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hn.h"
+#include "check_main.h"
 
 /* Three small messages for the stream tests. */
 #define MSG_A	"{\"type\":\"hello\",\"page\":\"/a/\",\"visitor\":\"v1\"}"
@@ -1050,11 +1051,5 @@ msg_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(msg_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hn_check_run(msg_suite());
 }

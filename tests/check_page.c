@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hn.h"
+#include "check_main.h"
 
 #define LEN(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -926,12 +927,5 @@ page_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(page_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hn_check_run(page_suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hn.h"
+#include "check_main.h"
 
 START_TEST(test_event_exact)
 {
@@ -104,11 +105,5 @@ sse_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(sse_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hn_check_run(sse_suite());
 }

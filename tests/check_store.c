@@ -27,6 +27,7 @@
 #include <sqlite3.h>
 
 #include "hn.h"
+#include "check_main.h"
 
 #define LEN(a)		(sizeof(a) / sizeof((a)[0]))
 #define GRACE		3000		/* leave_grace of most tests, ms */
@@ -2300,9 +2301,8 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 int
 main(void)
 {
-	SRunner		*sr;
 	const char	*tmp;
-	int		 failed;
+	int		 rc;
 
 	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
 		tmp = "/tmp";
@@ -2311,10 +2311,7 @@ main(void)
 		perror(basedir);
 		return EXIT_FAILURE;
 	}
-	sr = srunner_create(store_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = hn_check_run(store_suite());
 	nftw(basedir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return rc;
 }

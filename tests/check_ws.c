@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hn.h"
+#include "check_main.h"
 
 #define FIN		0x80
 #define RFC_KEY		"dGhlIHNhbXBsZSBub25jZQ=="
@@ -1583,12 +1584,5 @@ ws_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(ws_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return hn_check_run(ws_suite());
 }
