@@ -465,6 +465,8 @@ app_timespec_at(struct timespec *ts, int64_t ms)
  * for its commit, within the 250 ms broadcast_interval that follows it.
  */
 #define STORE_TICK_MS	50
+/* Ops a round's array may keep between rounds when it needed far fewer. */
+#define STORE_OPS_KEEP	1024
 
 /*
  * Owns the SQLite write connection: commits what the loop queued in one
@@ -577,6 +579,13 @@ store_main(void *arg)
 				}
 				expiry = hn_store_next_expiry(app->store);
 			}
+		}
+		/* After a rush the tick's array of ops is let go, not kept at
+		 * its size for good (an op is 344 bytes). */
+		if (cap > STORE_OPS_KEEP && nops < cap / 8) {
+			free(ops);
+			ops = NULL;
+			cap = 0;
 		}
 		rl.head = NULL;
 		rl.tail = &rl.head;
