@@ -748,6 +748,25 @@ export function summary(readers, page) {
 	return `readers/tabs/site per reader: [${seen.join(' ')}]`;
 }
 
+// text parsed as JSON, or undefined when it is not JSON.
+export function jsonOf(text) {
+	try {
+		return JSON.parse(text);
+	} catch {
+		return undefined;
+	}
+}
+
+// The whole body of a node http response: { body, json }.
+export function responseBody(res) {
+	return new Promise((resolve) => {
+		let body = '';
+		res.setEncoding('utf8');
+		res.on('data', (d) => { body += d; });
+		res.on('end', () => resolve({ body, json: jsonOf(body) }));
+	});
+}
+
 // GET with curl: { status, type, body, json }.
 export async function curl(url) {
 	const { stdout } = await execFileP('curl', ['-sS', '--max-time', '10',
@@ -756,13 +775,8 @@ export async function curl(url) {
 	const cut = stdout.lastIndexOf('\n');
 	const body = stdout.slice(0, cut);
 	const [status, ...type] = stdout.slice(cut + 1).split(' ');
-	let json;
-	try {
-		json = JSON.parse(body);
-	} catch {
-		json = undefined;
-	}
-	return { status: Number(status), type: type.join(' '), body, json };
+	return { status: Number(status), type: type.join(' '), body,
+	    json: jsonOf(body) };
 }
 
 // ---- WebSocket --------------------------------------------------------
@@ -853,22 +867,12 @@ export class WsReader {
 			this.closeInfo = { code, reason: reason.toString(),
 			    at: Date.now() };
 		});
-		this.ws.on('unexpected-response', (req, res) => {
-			let body = '';
-			res.setEncoding('utf8');
-			res.on('data', (d) => { body += d; });
-			res.on('end', () => {
-				let json;
-				try {
-					json = JSON.parse(body);
-				} catch {
-					json = undefined;
-				}
-				this.refused = { status: res.statusCode,
-				    type: res.headers['content-type'], body, json };
-				this.closed = true;
-				req.destroy();
-			});
+		this.ws.on('unexpected-response', async (req, res) => {
+			const { body, json } = await responseBody(res);
+			this.refused = { status: res.statusCode,
+			    type: res.headers['content-type'], body, json };
+			this.closed = true;
+			req.destroy();
 		});
 		this.ws.on('error', (err) => {
 			this.failures.push(err.message);

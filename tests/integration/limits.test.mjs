@@ -8,7 +8,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startServer, waitFor, curl, newVisitor, WsReader }
+import { startServer, waitFor, curl, newVisitor, WsReader, jsonOf,
+    responseBody }
     from './harness.mjs';
 
 let server;
@@ -72,17 +73,9 @@ function hold(url, headers = {}) {
 				resolve({ status: 200, close: () => req.destroy() });
 				return;
 			}
-			let body = '';
-			res.setEncoding('utf8');
-			res.on('data', (d) => { body += d; });
-			res.on('end', () => {
-				let json;
-				try {
-					json = JSON.parse(body);
-				} catch { /* not JSON */ }
-				resolve({ status: res.statusCode, body, json,
-				    close: () => {} });
-			});
+			responseBody(res).then(({ body, json }) =>
+			    resolve({ status: res.statusCode, body, json,
+			    close: () => {} }));
 		});
 		req.on('timeout', () => req.destroy(new Error('no answer')));
 		req.on('error', reject);
@@ -102,11 +95,7 @@ async function post(s, what, fields, headers = {}) {
 		signal: AbortSignal.timeout(10000),
 	});
 	const body = await res.text();
-	let json;
-	try {
-		json = JSON.parse(body);
-	} catch { /* 204 */ }
-	return { status: res.status, body, json };
+	return { status: res.status, body, json: jsonOf(body) };
 }
 
 const snapshot = async (s) => JSON.stringify(await s.sql(
