@@ -1735,9 +1735,9 @@ hn_store_visitor_live(struct hn_store *s, const char *visitor,
 #define STORE_SID_GONE	2
 
 /* The sid that the count of e, made at ops[i], leaves out: ops[i]'s when
- * it writes one, else none (""). */
+ * it writes one (noted in e as the op's position + 1), else none (""). */
 static const char *
-store_limit_sid(struct store_entry *e, const struct hn_op *op, size_t i)
+store_limit_leave_out(struct store_entry *e, const struct hn_op *op, size_t i)
 {
 	if (op->kind != HN_OP_JOIN && op->kind != HN_OP_BEAT)
 		return "";
@@ -1792,7 +1792,7 @@ store_limit_count(struct hn_store *s, const struct hn_op *ops, size_t n)
 			    0), (int64_t)r);
 			store_rows_bind(s, SR_LIMIT, r, 1, op->visitor);
 			store_rows_bind(s, SR_LIMIT, r, 2,
-			    store_limit_sid(e, op, i));
+			    store_limit_leave_out(e, op, i));
 			e->val = STORE_ASKED;
 			rows[r++] = e;
 			if (r < STORE_ROWS)
@@ -1875,7 +1875,9 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 			return HN_ENOMEM;
 		e->readers++;
 	}
-	/* Many visitors: looked up together; a few: one by one below. */
+	/* Many visitors: looked up together; a few: one by one below (a
+	 * statement of STORE_ROWS rows costs about STORE_SEG_MIN lone
+	 * lookups, as for the segments). */
 	if (s->visitors.n >= STORE_SEG_MIN) {
 		if (store_limit_count(s, ops, n) < 0)
 			return HN_EDB;
@@ -1889,7 +1891,7 @@ store_limit(struct hn_store *s, const struct hn_op *ops, size_t n,
 			continue;
 		if (e->val == STORE_UNCOUNTED) {
 			if ((rc = hn_store_visitor_live(s, op->visitor,
-			    store_limit_sid(e, op, i))) < 0)
+			    store_limit_leave_out(e, op, i))) < 0)
 				return HN_EDB;
 			e->val = (size_t)rc;
 		}
